@@ -1,0 +1,39 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+from django.utils.translation import gettext_lazy as _
+
+from lowcarbon.accounts.models import Membership, Organisation, RoleGrant, User
+
+
+class RoleGrantInline(admin.TabularInline):
+    model = RoleGrant
+    extra = 0
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+
+
+@admin.register(User)
+class PersonAdmin(UserAdmin):
+    list_display = ("username", "real_name", "phone_masked", "id_number_masked", "is_staff")
+    search_fields = ("username", "real_name")
+    fieldsets = (*UserAdmin.fieldsets, (_("Real-name data"), {"fields": ("real_name", "phone", "preferred_language")}))
+    inlines = [RoleGrantInline, MembershipInline]
+
+    @admin.display(description=_("phone"))
+    def phone_masked(self, obj):  # type: ignore[no-untyped-def]
+        return obj.phone_masked
+
+    @admin.display(description=_("ID-card number"))
+    def id_number_masked(self, obj):  # type: ignore[no-untyped-def]
+        return obj.id_number_masked
+
+
+@admin.register(Organisation)
+class OrganisationAdmin(admin.ModelAdmin):
+    list_display = ("name", "name_en", "kind", "credit_code")
+    list_filter = ("kind",)
+    search_fields = ("name", "name_en", "credit_code")
+    inlines = [MembershipInline]
