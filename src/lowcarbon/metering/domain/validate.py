@@ -1,0 +1,397 @@
+"""Validation of meter readings: pure functions from raw rows to accepted readings or rejections with reasons.
+
+Check order follows domain.md §4.6: schema and units → monotonic cumulative / replacement / rollover → dates →
+subject rules (for PV: grid-connection date, physical ceiling, export ≤ generation). Each rejection carries a stable
+snake_case reason code; the message is translated by the caller. An identical duplicate is not an error: it is
+counted and changes nothing, so re-importing a file is a no-op (§4.5 upsert by meter and time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from lowcarbon.core.domain.units import q_kwh
+
+DEFAULT_TZ = ZoneInfo("Asia/Shanghai")
+
+# Stable reason codes (never renamed; messages are translated elsewhere).
+UNKNOWN_METER = "unknown_meter"
+MISSING_FIELD = "missing_field"
+UNPARSEABLE_FIELD = "unparseable_field"
+UNIT_MISMATCH = "unit_mismatch"
+FUTURE_TIMESTAMP = "future_timestamp"
+BEFORE_METER_INSTALLED = "before_meter_installed"
+AFTER_METER_REMOVED = "after_meter_removed"
+CONFLICTING_DUPLICATE = "conflicting_duplicate"
+CUMULATIVE_DECREASE = "cumulative_decrease"
+CUMULATIVE_OUT_OF_ORDER = "cumulative_out_of_order"
+NEGATIVE_ENERGY = "negative_energy"
+EXPORT_NOT_METERED = "export_not_metered"
+
+GENERIC_REASONS = (
+    UNKNOWN_METER,
+    MISSING_FIELD,
+    UNPARSEABLE_FIELD,
+    UNIT_MISMATCH,
+    FUTURE_TIMESTAMP,
+    BEFORE_METER_INSTALLED,
+    AFTER_METER_REMOVED,
+    CONFLICTING_DUPLICATE,
+    CUMULATIVE_DECREASE,
+    CUMULATIVE_OUT_OF_ORDER,
+    NEGATIVE_ENERGY,
+    EXPORT_NOT_METERED,
+)
+
+#: Header aliases accepted in files (Chinese column names that meter vendors and utilities use).
+FIELD_ALIASES: dict[str, str] = {
+    "meter_serial": "meter_serial",
+    "serial": "meter_serial",
+    "meter": "meter_serial",
+    "表号": "meter_serial",
+    "电表编号": "meter_serial",
+    "timestamp": "timestamp",
+    "time": "timestamp",
+    "时间": "timestamp",
+    "interval_minutes": "interval_minutes",
+    "interval": "interval_minutes",
+    "间隔分钟": "interval_minutes",
+    "energy": "energy",
+    "电量": "energy",
+    "cumulative": "cumulative",
+    "累计读数": "cumulative",
+    "export": "export",
+    "上网电量": "export",
+    "export_cumulative": "export_cumulative",
+    "上网累计读数": "export_cumulative",
+    "unit": "unit",
+    "单位": "unit",
+    "tz": "tz",
+    "时区": "tz",
+}
+
+
+def canonical_field(name: str) -> str:
+    """Map a header cell to its canonical field name (unknown headers are kept as written, lower-case)."""
+    key = name.strip().lstrip("\ufeff").lower().replace(" ", "_")
+    return FIELD_ALIASES.get(key, FIELD_ALIASES.get(name.strip(), key))
+
+
+@dataclass(frozen=True)
+class RawRow:
+    """One row as received: its number in the file (1 = first data row after the header), fields and text."""
+
+    row_number: int
+    fields: Mapping[str, str | None]
+    raw: str
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A refused row with its reason code, the field concerned and a detail (values, limits)."""
+
+    row_number: int
+    reason: str
+    field: str
+    detail: str
+    raw: str
+    serial: str = ""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A reading that passed the generic checks; subject rules (PV etc.) look at it before it is accepted."""
+
+    meter_id: int
+    ts: datetime  # end of interval, UTC
+    interval_s: int  # 0 marks a baseline register read that carries no energy
+    energy: Decimal  # in the meter's canonical unit
+    cumulative: Decimal | None
+    export: Decimal | None
+    export_cumulative: Decimal | None
+
+    @property
+    def start(self) -> datetime:
+        return self.ts - timedelta(seconds=self.interval_s)
+
+
+class Rule(Protocol):
+    """A subject-specific check plugged into ingest (e.g. the PV physical ceiling)."""
+
+    def check(self, c: Candidate) -> tuple[str, str, str] | None:
+        """Return (reason code, field, detail) to reject, or None to pass."""
+        ...
+
+
+@dataclass(frozen=True)
+class MeterSpec:
+    """What validation needs to know about a meter."""
+
+    meter_id: int
+    serial: str
+    unit_factors: Mapping[str, Decimal]  # accepted units (lower case) → factor to the canonical unit
+    default_interval_s: int
+    installed_at: datetime | None = None
+    removed_at: datetime | None = None
+    initial_register: Decimal | None = None
+    register_wrap: Decimal | None = None
+    supports_export: bool = False
+    rules: Sequence[Rule] = ()
+
+
+@dataclass
+class MeterState:
+    """Last accepted register values of a meter (for cumulative deltas)."""
+
+    last_ts: datetime | None = None
+    last_cumulative: Decimal | None = None
+    last_export_cumulative: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Stored:
+    """The values already stored for a (meter, ts), to tell identical from conflicting duplicates."""
+
+    energy: Decimal
+    cumulative: Decimal | None
+    export: Decimal | None
+    interval_s: int
+
+
+@dataclass
+class ParsedRow:
+    row_number: int
+    serial: str
+    ts: datetime
+    interval_s: int | None
+    unit: str
+    energy: Decimal | None
+    cumulative: Decimal | None
+    export: Decimal | None
+    export_cumulative: Decimal | None
+    raw: str
+
+
+@dataclass
+class Outcome:
+    """Result of validating rows: accepted candidates, identical duplicates and rejections."""
+
+    accepted: list[Candidate] = field(default_factory=list)
+    duplicates: int = 0
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+def _clean(v: str | None) -> str:
+    return v.strip() if isinstance(v, str) else ("" if v is None else str(v).strip())
+
+
+def _decimal(v: str) -> Decimal:
+    d = Decimal(v.replace(",", "")) if v else Decimal("NaN")
+    if not d.is_finite():
+        raise InvalidOperation
+    return d
+
+
+def parse_timestamp(text: str, tz_text: str = "") -> datetime:
+    """Parse an ISO-8601-like timestamp; without an offset it is local time in `tz_text` or Asia/Shanghai. → UTC."""
+    t = text.strip().replace("/", "-")
+    if t.endswith("Z"):
+        t = t[:-1] + "+00:00"
+    dt = datetime.fromisoformat(t)
+    if dt.tzinfo is None:
+        tz = DEFAULT_TZ
+        if tz_text:
+            if tz_text[0] in "+-":
+                dt2 = datetime.fromisoformat("2000-01-01T00:00:00" + tz_text)
+                tzinfo = dt2.tzinfo
+                assert tzinfo is not None
+                return dt.replace(tzinfo=tzinfo).astimezone(UTC)
+            tz = ZoneInfo(tz_text)
+        dt = dt.replace(tzinfo=tz)
+    return dt.astimezone(UTC)
+
+
+def parse_row(row: RawRow) -> ParsedRow | Rejection:
+    """Schema check of one row: required fields present and parseable. Units are checked against the meter later."""
+    f = row.fields
+    serial = _clean(f.get("meter_serial"))
+
+    def reject(code: str, fld: str, detail: str) -> Rejection:
+        return Rejection(row.row_number, code, fld, detail, row.raw, serial)
+
+    if not serial:
+        return reject(MISSING_FIELD, "meter_serial", "")
+    ts_text = _clean(f.get("timestamp"))
+    if not ts_text:
+        return reject(MISSING_FIELD, "timestamp", "")
+    unit = _clean(f.get("unit")).lower().replace("³", "3")
+    if not unit:
+        return reject(MISSING_FIELD, "unit", "")
+    try:
+        ts = parse_timestamp(ts_text, _clean(f.get("tz")))
+    except (ValueError, ZoneInfoNotFoundError, AssertionError):
+        return reject(UNPARSEABLE_FIELD, "timestamp", ts_text[:60])
+    values: dict[str, Decimal | None] = {}
+    for name in ("energy", "cumulative", "export", "export_cumulative"):
+        text = _clean(f.get(name))
+        if not text:
+            values[name] = None
+            continue
+        try:
+            values[name] = _decimal(text)
+        except (InvalidOperation, ValueError):
+            return reject(UNPARSEABLE_FIELD, name, text[:60])
+    if values["energy"] is None and values["cumulative"] is None:
+        return reject(MISSING_FIELD, "energy", "energy or cumulative")
+    interval_text = _clean(f.get("interval_minutes"))
+    interval_s: int | None = None
+    if interval_text:
+        try:
+            minutes = _decimal(interval_text)
+        except (InvalidOperation, ValueError):
+            return reject(UNPARSEABLE_FIELD, "interval_minutes", interval_text[:60])
+        if minutes <= 0 or minutes > 60 * 24 * 31 or (minutes * 60) != (minutes * 60).to_integral_value():
+            return reject(UNPARSEABLE_FIELD, "interval_minutes", interval_text[:60])
+        interval_s = int(minutes * 60)
+    return ParsedRow(
+        row.row_number,
+        serial,
+        ts,
+        interval_s,
+        unit,
+        values["energy"],
+        values["cumulative"],
+        values["export"],
+        values["export_cumulative"],
+        row.raw,
+    )
+
+
+def _same(a: Decimal | None, b: Decimal | None) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return q_kwh(a) == q_kwh(b)
+
+
+def validate_rows(
+    rows: Sequence[ParsedRow | Rejection],
+    specs: Mapping[str, MeterSpec],
+    states: Mapping[int, MeterState],
+    stored: Mapping[tuple[int, datetime], Stored],
+    now: datetime,
+    future_tolerance: timedelta = timedelta(minutes=5),
+) -> Outcome:
+    """Validate parsed rows in order against meter specs, register states (updated in place) and stored readings."""
+    out = Outcome()
+    seen: dict[tuple[int, datetime], Stored] = {}
+    latest_allowed = now + future_tolerance
+    for p in rows:
+        if isinstance(p, Rejection):
+            out.rejections.append(p)
+            continue
+
+        def reject(code: str, fld: str, detail: str = "", p: ParsedRow = p) -> None:
+            out.rejections.append(Rejection(p.row_number, code, fld, detail, p.raw, p.serial))
+
+        spec = specs.get(p.serial)
+        if spec is None:
+            reject(UNKNOWN_METER, "meter_serial", p.serial)
+            continue
+        factor = spec.unit_factors.get(p.unit)
+        if factor is None:
+            reject(UNIT_MISMATCH, "unit", f"{p.unit} ∉ {', '.join(sorted(spec.unit_factors))}")
+            continue
+        if p.ts > latest_allowed:
+            reject(FUTURE_TIMESTAMP, "timestamp", p.ts.isoformat())
+            continue
+        if spec.removed_at is not None and p.ts > spec.removed_at:
+            reject(AFTER_METER_REMOVED, "timestamp", spec.removed_at.isoformat())
+            continue
+        if (p.export is not None or p.export_cumulative is not None) and not spec.supports_export:
+            reject(EXPORT_NOT_METERED, "export", "")
+            continue
+        energy = None if p.energy is None else q_kwh(p.energy * factor)
+        cumulative = None if p.cumulative is None else q_kwh(p.cumulative * factor)
+        export = None if p.export is None else q_kwh(p.export * factor)
+        export_cum = None if p.export_cumulative is None else q_kwh(p.export_cumulative * factor)
+
+        key = (spec.meter_id, p.ts)
+        prev = seen.get(key) or stored.get(key)
+        if prev is not None:
+            identical = (cumulative is None or _same(cumulative, prev.cumulative)) and (
+                energy is None or _same(energy, prev.energy)
+            )
+            identical = identical and (export is None or _same(export, prev.export))
+            if identical:
+                out.duplicates += 1
+            else:
+                reject(CONFLICTING_DUPLICATE, "energy" if energy is not None else "cumulative", f"stored {prev.energy}")
+            continue
+
+        state = states.get(spec.meter_id)
+        interval_s = p.interval_s or spec.default_interval_s
+        if cumulative is not None:
+            assert state is not None, "a register state is needed for cumulative readings"
+            if state.last_ts is not None and p.ts <= state.last_ts:
+                reject(CUMULATIVE_OUT_OF_ORDER, "timestamp", f"last {state.last_ts.isoformat()}")
+                continue
+            base = state.last_cumulative if state.last_cumulative is not None else spec.initial_register
+            if base is None:
+                delta, interval_s = Decimal(0), 0  # first read of the register only sets the baseline (§4.5)
+            else:
+                delta = cumulative - base
+                if delta < 0:
+                    if spec.register_wrap is not None and base <= spec.register_wrap and cumulative < base:
+                        delta = spec.register_wrap - base + cumulative
+                    else:
+                        reject(CUMULATIVE_DECREASE, "cumulative", f"{base} → {cumulative}")
+                        continue
+                if state.last_ts is not None:
+                    interval_s = int((p.ts - state.last_ts).total_seconds())
+            if energy is not None and not _same(energy, delta) and interval_s:
+                reject(CONFLICTING_DUPLICATE, "energy", f"energy {energy} ≠ register delta {delta}")
+                continue
+            energy = delta
+            if export_cum is not None:
+                ebase = state.last_export_cumulative
+                if ebase is not None:
+                    edelta = export_cum - ebase
+                    if edelta < 0:
+                        reject(CUMULATIVE_DECREASE, "export_cumulative", f"{ebase} → {export_cum}")
+                        continue
+                    export = edelta if export is None else export
+                elif interval_s == 0:
+                    export = Decimal(0)
+        assert energy is not None
+        if energy < 0:
+            reject(NEGATIVE_ENERGY, "energy", str(energy))
+            continue
+        if export is not None and export < 0:
+            reject(NEGATIVE_ENERGY, "export", str(export))
+            continue
+        start = p.ts - timedelta(seconds=interval_s)
+        if spec.installed_at is not None and start < spec.installed_at:
+            reject(BEFORE_METER_INSTALLED, "timestamp", spec.installed_at.isoformat())
+            continue
+        cand = Candidate(spec.meter_id, p.ts, interval_s, energy, cumulative, export, export_cum)
+        failed = None
+        for rule in spec.rules:
+            failed = rule.check(cand)
+            if failed is not None:
+                break
+        if failed is not None:
+            reject(*failed)
+            continue
+        out.accepted.append(cand)
+        seen[key] = Stored(energy, cumulative, export, interval_s)
+        if cumulative is not None and state is not None:
+            state.last_ts = p.ts
+            state.last_cumulative = cumulative
+            if export_cum is not None:
+                state.last_export_cumulative = export_cum
+    return out

@@ -1,0 +1,117 @@
+"""Streaming readers of reading files and payloads: CSV (UTF-8, UTF-8 with BOM, GBK), Excel (.xlsx) and JSON
+records, each yielding RawRow with the original text so a rejected row can be shown as it was sent."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator
+from typing import IO, Any
+
+from lowcarbon.metering.domain.validate import RawRow, canonical_field
+
+
+class FileFormatError(ValueError):
+    """The file as a whole cannot be read (not CSV/Excel, no header)."""
+
+
+def _decoded_lines(binary: IO[bytes]) -> Iterator[str]:
+    head = binary.read(65536)
+    encoding = "utf-8-sig"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # a multi-byte character cut at the end of the sample is fine
+        if exc.start < len(head) - 4:
+            encoding = "gb18030"
+    text_stream = io.TextIOWrapper(
+        io.BufferedReader(_Prefixed(head, binary)), encoding=encoding, errors="replace", newline=""
+    )
+    yield from text_stream
+
+
+class _Prefixed(io.RawIOBase):
+    """A binary stream that replays an already-read prefix before the rest."""
+
+    def __init__(self, prefix: bytes, rest: IO[bytes]) -> None:
+        self._prefix = prefix
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        if self._prefix:
+            n = min(len(b), len(self._prefix))
+            b[:n] = self._prefix[:n]
+            self._prefix = self._prefix[n:]
+            return n
+        data = self._rest.read(len(b))
+        n = len(data)
+        b[:n] = data
+        return n
+
+
+def iter_csv(binary: IO[bytes]) -> Iterator[RawRow]:
+    """Rows of a CSV file; the first row is the header (Chinese or English column names)."""
+    lines = _decoded_lines(binary)
+    reader = csv.reader(lines)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise FileFormatError("empty file")
+    names = [canonical_field(h) for h in header]
+    if "meter_serial" not in names or "timestamp" not in names:
+        raise FileFormatError("header must name meter_serial and timestamp")
+    n = len(names)
+    for i, cells in enumerate(reader, start=1):
+        if not cells or all(not c.strip() for c in cells):
+            continue
+        fields = {names[j]: cells[j] for j in range(min(n, len(cells)))}
+        yield RawRow(i, fields, ",".join(cells))
+
+
+def iter_xlsx(binary: IO[bytes]) -> Iterator[RawRow]:
+    """Rows of the first sheet of an Excel workbook (read-only, streaming)."""
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(binary, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a non-xlsx file
+        raise FileFormatError(f"not an Excel workbook: {exc.__class__.__name__}")
+    try:
+        ws = wb.worksheets[0]
+        rows = ws.iter_rows(values_only=True)
+        try:
+            header = next(rows)
+        except StopIteration:
+            raise FileFormatError("empty sheet")
+        names = [canonical_field(str(h or "")) for h in header]
+        if "meter_serial" not in names or "timestamp" not in names:
+            raise FileFormatError("header must name meter_serial and timestamp")
+        for i, values in enumerate(rows, start=1):
+            if values is None or all(v is None or str(v).strip() == "" for v in values):
+                continue
+            cells = ["" if v is None else (v.isoformat(sep=" ") if hasattr(v, "isoformat") else str(v)) for v in values]
+            fields = {names[j]: cells[j] for j in range(min(len(names), len(cells)))}
+            yield RawRow(i, fields, ",".join(cells))
+    finally:
+        wb.close()
+
+
+def iter_records(records: Iterable[dict[str, Any]]) -> Iterator[RawRow]:
+    """Rows of a JSON batch: a list of objects with the same field names as the CSV header."""
+    for i, rec in enumerate(records, start=1):
+        if not isinstance(rec, dict):
+            yield RawRow(i, {}, json.dumps(rec, ensure_ascii=False, default=str)[:2000])
+            continue
+        fields = {canonical_field(str(k)): (None if v is None else str(v)) for k, v in rec.items()}
+        yield RawRow(i, fields, json.dumps(rec, ensure_ascii=False, default=str)[:2000])
+
+
+def iter_file(binary: IO[bytes], filename: str) -> Iterator[RawRow]:
+    """Pick the reader by file name (.xlsx → Excel, otherwise CSV)."""
+    if filename.lower().endswith((".xlsx", ".xlsm")):
+        return iter_xlsx(binary)
+    return iter_csv(binary)

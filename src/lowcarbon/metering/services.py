@@ -1,0 +1,421 @@
+"""The one ingest service behind every door (file upload, JSON API, CLI, MQTT): validate in the domain module,
+store accepted readings, quarantine rejected rows with their reason, maintain daily and monthly rollups, flag gaps.
+
+Rows are processed in chunks so memory stays bounded whatever the file size. Each chunk is one transaction; on
+PostgreSQL it takes an advisory lock per meter so that two deliveries for the same meter never interleave, and on
+SQLite the write transaction is IMMEDIATE, which serialises writers. Re-sending a row that is stored already is an
+identical duplicate and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from itertools import islice
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from lowcarbon.core.domain.units import ENERGY_UNITS, HEAT_UNITS, VOLUME_UNITS, month_start
+from lowcarbon.core.params import MissingParameter, param_value
+from lowcarbon.metering.domain.validate import (
+    Candidate,
+    MeterSpec,
+    MeterState,
+    Outcome,
+    RawRow,
+    Rejection,
+    Stored,
+    parse_row,
+    validate_rows,
+)
+from lowcarbon.metering.models import DataFlag, IngestBatch, Meter, Quantity, QuarantinedRow, Reading
+from lowcarbon.metering.parsers import FileFormatError
+
+log = logging.getLogger(__name__)
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+
+UNIT_FACTORS: dict[str, dict[str, Decimal]] = {
+    Quantity.ELECTRICITY: ENERGY_UNITS,
+    Quantity.COOLING: HEAT_UNITS,
+    Quantity.HEAT: HEAT_UNITS,
+    Quantity.WATER: VOLUME_UNITS,
+    Quantity.GAS: VOLUME_UNITS,
+}
+
+
+# ---- plug-in points for subject kinds (PV systems, buildings ...) -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SubjectProvider:
+    """How a kind of subject (e.g. "pv_system") adds rules to its meters and says who may send readings for them.
+
+    `specs(meters)` returns, per meter id, keyword overrides for MeterSpec (rules, installed_at, supports_export);
+    `managed(user, meters)` returns the ids of the meters this user may send readings for."""
+
+    specs: Callable[[list[Meter]], dict[int, dict[str, Any]]]
+    managed: Callable[[Any, list[Meter]], set[int]]
+
+
+_PROVIDERS: dict[str, SubjectProvider] = {}
+#: called after an ingest with {meter_id: {months touched}}; used to refresh plausibility and quantification
+_HOOKS: list[Callable[[dict[int, set[date]]], None]] = []
+
+
+def register_subject_provider(kind: str, provider: SubjectProvider) -> None:
+    _PROVIDERS[kind] = provider
+
+
+def register_ingest_hook(hook: Callable[[dict[int, set[date]]], None]) -> None:
+    if hook not in _HOOKS:
+        _HOOKS.append(hook)
+
+
+# ---- the ingest -----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Context:
+    user: Any
+    now: datetime
+    future_tolerance: timedelta
+    specs: dict[str, MeterSpec | None] = field(default_factory=dict)
+    touched: dict[int, set[date]] = field(default_factory=lambda: defaultdict(set))
+    by_reason: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    total: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+
+
+def _chunks(rows: Iterable[RawRow], size: int) -> Iterator[list[RawRow]]:
+    it = iter(rows)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def _future_tolerance() -> timedelta:
+    try:
+        return timedelta(minutes=float(param_value("metering.future_tolerance_minutes")))
+    except MissingParameter:
+        return timedelta(minutes=5)
+
+
+def do_ingest(
+    rows: Iterable[RawRow],
+    *,
+    source: str,
+    filename: str = "",
+    user: Any = None,
+    client_key: str = "",
+    now: datetime | None = None,
+    chunk_size: int | None = None,
+    run_hooks: bool = True,
+) -> IngestBatch:
+    """Ingest rows from any door. `user` None means a trusted system door (CLI, MQTT gateway): every meter is
+    allowed; a person may only send readings for meters of subjects they manage. Returns the finished batch.
+    A repeated `client_key` of the same person returns the earlier batch and changes nothing."""
+    if client_key:
+        earlier = IngestBatch.objects.filter(submitted_by=user, client_key=client_key).first()
+        if earlier is not None:
+            return earlier
+    batch = IngestBatch.objects.create(
+        source=source, filename=filename[:255], submitted_by=user, client_key=client_key[:100]
+    )
+    ctx = _Context(user=user, now=now or timezone.now(), future_tolerance=_future_tolerance())
+    size = chunk_size or settings.LOWCARBON_INGEST_CHUNK
+    try:
+        for chunk in _chunks(rows, size):
+            _ingest_chunk(batch, chunk, ctx)
+        batch.status = IngestBatch.Status.DONE
+    except FileFormatError as exc:
+        batch.status = IngestBatch.Status.FAILED
+        batch.error = str(exc)
+    finally:
+        batch.rows_total = ctx.total
+        batch.rows_accepted = ctx.accepted
+        batch.rows_duplicate = ctx.duplicates
+        batch.rows_rejected = ctx.rejected
+        batch.rejected_by_reason = dict(sorted(ctx.by_reason.items()))
+        batch.finished_at = timezone.now()
+        if batch.status == IngestBatch.Status.RUNNING:
+            batch.status = IngestBatch.Status.FAILED
+        batch.save()
+    if run_hooks and ctx.touched:
+        run_ingest_hooks(dict(ctx.touched), batch)
+    return batch
+
+
+def run_ingest_hooks(touched: dict[int, set[date]], batch: IngestBatch | None = None) -> None:
+    for hook in _HOOKS:
+        try:
+            hook(touched)
+        except Exception as exc:  # readings are stored; a failing refresh must not lose them
+            log.exception("ingest hook %s failed", hook)
+            if batch is not None:
+                batch.error = (batch.error + f"\n{hook.__module__}: {exc}").strip()
+                batch.save(update_fields=["error"])
+
+
+def _load_specs(serials: set[str], ctx: _Context) -> None:
+    meters = list(Meter.objects.filter(serial__in=serials))
+    by_kind: dict[str, list[Meter]] = defaultdict(list)
+    for m in meters:
+        by_kind[m.subject_kind].append(m)
+    for serial in serials:
+        ctx.specs[serial] = None
+    admin = ctx.user is None or getattr(ctx.user, "is_registry_admin", False)
+    for kind, group in by_kind.items():
+        provider = _PROVIDERS.get(kind)
+        extra = provider.specs(group) if provider else {}
+        allowed = {m.id for m in group} if admin else (provider.managed(ctx.user, group) if provider else set())
+        for m in group:
+            if m.id not in allowed:
+                continue
+            kwargs: dict[str, Any] = {
+                "installed_at": m.installed_at,
+                "removed_at": m.removed_at,
+                "initial_register": m.initial_register,
+                "register_wrap": m.register_wrap,
+                "supports_export": False,
+            }
+            kwargs.update(extra.get(m.id, {}))
+            ctx.specs[m.serial] = MeterSpec(
+                meter_id=m.id,
+                serial=m.serial,
+                unit_factors=UNIT_FACTORS.get(m.quantity, ENERGY_UNITS),
+                default_interval_s=m.interval_minutes * 60,
+                **kwargs,
+            )
+
+
+def _lock_meters(meter_ids: list[int]) -> None:
+    if connection.vendor == "postgresql" and meter_ids:
+        with connection.cursor() as cur:
+            # one advisory lock per meter, taken in id order so two deliveries never deadlock
+            cur.execute(
+                "SELECT pg_advisory_xact_lock(%s, id::int) FROM unnest(%s::bigint[]) AS t(id) ORDER BY id",
+                [0x1C0DE, sorted(meter_ids)],
+            )
+
+
+def _load_states(meter_ids: set[int]) -> dict[int, MeterState]:
+    states: dict[int, MeterState] = {}
+    for mid in meter_ids:
+        last = (
+            Reading.objects.filter(meter_id=mid, cumulative__isnull=False)
+            .order_by("-ts")
+            .values_list("ts", "cumulative", "export_cumulative")
+            .first()
+        )
+        states[mid] = MeterState(*last) if last else MeterState()
+    return states
+
+
+def _load_stored(by_meter: dict[int, list[datetime]]) -> dict[tuple[int, datetime], Stored]:
+    stored: dict[tuple[int, datetime], Stored] = {}
+    for mid, stamps in by_meter.items():
+        qs = Reading.objects.filter(meter_id=mid, ts__gte=min(stamps), ts__lte=max(stamps)).values_list(
+            "ts", "energy", "cumulative", "export", "interval_s"
+        )
+        wanted = set(stamps)
+        for ts, energy, cumulative, export, interval_s in qs.iterator(chunk_size=10000):
+            if ts in wanted:
+                stored[(mid, ts)] = Stored(energy, cumulative, export, interval_s)
+    return stored
+
+
+def _ingest_chunk(batch: IngestBatch, chunk: list[RawRow], ctx: _Context) -> None:
+    parsed = [parse_row(r) for r in chunk]
+    ctx.total += len(chunk)
+    new_serials = {p.serial for p in parsed if not isinstance(p, Rejection) and p.serial not in ctx.specs}
+    if new_serials:
+        _load_specs(new_serials, ctx)
+    by_meter: dict[int, list[datetime]] = defaultdict(list)
+    cumulative_meters: set[int] = set()
+    for p in parsed:
+        if isinstance(p, Rejection):
+            continue
+        spec = ctx.specs.get(p.serial)
+        if spec is not None:
+            by_meter[spec.meter_id].append(p.ts)
+            if p.cumulative is not None:
+                cumulative_meters.add(spec.meter_id)
+    specs = {s: v for s, v in ctx.specs.items() if v is not None}
+    with transaction.atomic():
+        _lock_meters(list(by_meter))
+        states = _load_states(cumulative_meters)
+        stored = _load_stored(by_meter) if by_meter else {}
+        outcome = validate_rows(parsed, specs, states, stored, ctx.now, ctx.future_tolerance)
+        _store(batch, outcome, ctx)
+
+
+def _store(batch: IngestBatch, outcome: Outcome, ctx: _Context) -> None:
+    ops = connection.ops
+    if outcome.accepted:
+        sql = (
+            f"INSERT INTO {Reading._meta.db_table} "  # noqa: S608 (table name from the model)
+            "(meter_id, ts, interval_s, energy, cumulative, export, export_cumulative, batch_id) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+        )
+        params = [
+            (
+                c.meter_id,
+                ops.adapt_datetimefield_value(c.ts),
+                c.interval_s,
+                ops.adapt_decimalfield_value(c.energy, 16, 4),
+                ops.adapt_decimalfield_value(c.cumulative, 16, 4),
+                ops.adapt_decimalfield_value(c.export, 16, 4),
+                ops.adapt_decimalfield_value(c.export_cumulative, 16, 4),
+                batch.pk,
+            )
+            for c in outcome.accepted
+        ]
+        with connection.cursor() as cur:
+            cur.executemany(sql, params)
+        _update_rollups(outcome.accepted, ctx)
+    if outcome.rejections:
+        QuarantinedRow.objects.bulk_create(
+            [
+                QuarantinedRow(
+                    batch=batch,
+                    row_number=r.row_number,
+                    reason=r.reason,
+                    field=r.field[:40],
+                    detail=r.detail[:300],
+                    meter_serial=r.serial[:64],
+                    raw=r.raw,
+                )
+                for r in outcome.rejections
+            ],
+            batch_size=1000,
+        )
+        for r in outcome.rejections:
+            ctx.by_reason[r.reason] += 1
+    ctx.accepted += len(outcome.accepted)
+    ctx.duplicates += outcome.duplicates
+    ctx.rejected += len(outcome.rejections)
+
+
+def local_day(c: Candidate) -> date:
+    """Local (Asia/Shanghai) day of the interval's start: a reading ending at 00:00 belongs to the day before."""
+    return c.start.astimezone(LOCAL_TZ).date()
+
+
+def _update_rollups(accepted: list[Candidate], ctx: _Context) -> None:
+    daily: dict[tuple[int, date], list[Any]] = {}
+    monthly: dict[tuple[int, date], list[Any]] = {}
+    for c in accepted:
+        if c.interval_s == 0:
+            continue  # a baseline register read carries no energy
+        day = local_day(c)
+        export = c.export or Decimal(0)
+        d = daily.get((c.meter_id, day))
+        if d is None:
+            daily[(c.meter_id, day)] = [c.energy, export, 1, c.interval_s, c.energy]
+        else:
+            d[0] += c.energy
+            d[1] += export
+            d[2] += 1
+            d[3] += c.interval_s
+            if c.energy > d[4]:
+                d[4] = c.energy
+        month = month_start(day)
+        m = monthly.get((c.meter_id, month))
+        if m is None:
+            monthly[(c.meter_id, month)] = [c.energy, export, 1, c.interval_s]
+        else:
+            m[0] += c.energy
+            m[1] += export
+            m[2] += 1
+            m[3] += c.interval_s
+        ctx.touched[c.meter_id].add(month)
+    if not daily:
+        return
+    ops = connection.ops
+    dec = ops.adapt_decimalfield_value
+    with connection.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO metering_dailyrollup (meter_id, day, energy, export, n_readings, covered_s, max_energy) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (meter_id, day) DO UPDATE SET "
+            "energy = metering_dailyrollup.energy + excluded.energy, "
+            "export = metering_dailyrollup.export + excluded.export, "
+            "n_readings = metering_dailyrollup.n_readings + excluded.n_readings, "
+            "covered_s = metering_dailyrollup.covered_s + excluded.covered_s, "
+            "max_energy = CASE WHEN excluded.max_energy > metering_dailyrollup.max_energy "
+            "THEN excluded.max_energy ELSE metering_dailyrollup.max_energy END",
+            [
+                (mid, ops.adapt_datefield_value(day), dec(v[0], 18, 4), dec(v[1], 18, 4), v[2], v[3], dec(v[4], 16, 4))
+                for (mid, day), v in daily.items()
+            ],
+        )
+        cur.executemany(
+            "INSERT INTO metering_monthlyrollup (meter_id, month, energy, export, n_readings, covered_s) "
+            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (meter_id, month) DO UPDATE SET "
+            "energy = metering_monthlyrollup.energy + excluded.energy, "
+            "export = metering_monthlyrollup.export + excluded.export, "
+            "n_readings = metering_monthlyrollup.n_readings + excluded.n_readings, "
+            "covered_s = metering_monthlyrollup.covered_s + excluded.covered_s",
+            [
+                (mid, ops.adapt_datefield_value(month), dec(v[0], 18, 4), dec(v[1], 18, 4), v[2], v[3])
+                for (mid, month), v in monthly.items()
+            ],
+        )
+    _flag_gaps(list(daily), ctx)
+
+
+def _flag_gaps(days: list[tuple[int, date]], ctx: _Context) -> None:
+    """Flag days with less than 24 h of readings (`meter_gap`); gaps are shown, never filled with invented data."""
+    from lowcarbon.metering.models import DailyRollup
+
+    today = ctx.now.astimezone(LOCAL_TZ).date()
+    by_meter: dict[int, set[date]] = defaultdict(set)
+    for mid, day in days:
+        if day < today:
+            by_meter[mid].add(day)
+    for mid, wanted in by_meter.items():
+        covered = dict(
+            DailyRollup.objects.filter(meter_id=mid, day__in=wanted).values_list("day", "covered_s")
+        )
+        gaps = {d: covered.get(d, 0) for d in wanted if covered.get(d, 0) < 86400}
+        complete = wanted - set(gaps)
+        if complete:
+            DataFlag.objects.filter(meter_id=mid, day__in=complete, code="meter_gap").delete()
+        if gaps:
+            existing = set(
+                DataFlag.objects.filter(meter_id=mid, day__in=list(gaps), code="meter_gap").values_list("day", flat=True)
+            )
+            DataFlag.objects.bulk_create(
+                [
+                    DataFlag(meter_id=mid, day=d, code="meter_gap", detail=f"{s / 3600:.2f} h / 24 h")
+                    for d, s in gaps.items()
+                    if d not in existing
+                ]
+            )
+            for d in existing:
+                DataFlag.objects.filter(meter_id=mid, day=d, code="meter_gap").update(
+                    detail=f"{gaps[d] / 3600:.2f} h / 24 h"
+                )
+
+
+def batch_summary(batch: IngestBatch) -> dict[str, Any]:
+    """The counts of a batch as a plain dict (for the CLI --json and the API)."""
+    return {
+        "batch": batch.pk,
+        "status": batch.status,
+        "file": batch.filename,
+        "rows": batch.rows_total,
+        "accepted": batch.rows_accepted,
+        "identical_duplicates": batch.rows_duplicate,
+        "rejected": batch.rows_rejected,
+        "rejected_by_reason": batch.rejected_by_reason,
+        "error": batch.error,
+    }
