@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from lowcarbon.core.domain.units import ENERGY_UNITS, HEAT_UNITS, VOLUME_UNITS, month_start
+from lowcarbon.core.domain.units import ENERGY_UNITS, HEAT_UNITS, VOLUME_UNITS
 from lowcarbon.core.params import MissingParameter, param_value
 from lowcarbon.metering.domain.validate import (
     Candidate,
@@ -258,25 +258,39 @@ def _ingest_chunk(batch: IngestBatch, chunk: list[RawRow], ctx: _Context) -> Non
         _store(batch, outcome, ctx)
 
 
+def _adapters() -> tuple[Callable[[datetime], Any], Callable[[Decimal | None], Any], Callable[[date], Any]]:
+    """Fast parameter adapters for the executemany hot path, equal to what the ORM would write."""
+    if connection.vendor == "sqlite":
+        # the ORM stores aware datetimes as naive UTC text and decimals as text (see Django's sqlite3 backend)
+        def ts_a(ts: datetime) -> Any:
+            return ts.replace(tzinfo=None).isoformat(" ")
+
+        def dec_a(v: Decimal | None) -> Any:
+            return None if v is None else str(v)
+
+        def day_a(d: date) -> Any:
+            return d.isoformat()
+
+        return ts_a, dec_a, day_a
+
+    def same(v: Any) -> Any:
+        return v
+
+    return same, same, same
+
+
 def _store(batch: IngestBatch, outcome: Outcome, ctx: _Context) -> None:
-    ops = connection.ops
     if outcome.accepted:
+        ts_a, dec_a, _day_a = _adapters()
         sql = (
             f"INSERT INTO {Reading._meta.db_table} "  # noqa: S608 (table name from the model)
             "(meter_id, ts, interval_s, energy, cumulative, export, export_cumulative, batch_id) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
         )
+        bid = batch.pk
         params = [
-            (
-                c.meter_id,
-                ops.adapt_datetimefield_value(c.ts),
-                c.interval_s,
-                ops.adapt_decimalfield_value(c.energy, 16, 4),
-                ops.adapt_decimalfield_value(c.cumulative, 16, 4),
-                ops.adapt_decimalfield_value(c.export, 16, 4),
-                ops.adapt_decimalfield_value(c.export_cumulative, 16, 4),
-                batch.pk,
-            )
+            (c.meter_id, ts_a(c.ts), c.interval_s, dec_a(c.energy), dec_a(c.cumulative), dec_a(c.export),
+             dec_a(c.export_cumulative), bid)
             for c in outcome.accepted
         ]
         with connection.cursor() as cur:
@@ -305,22 +319,29 @@ def _store(batch: IngestBatch, outcome: Outcome, ctx: _Context) -> None:
     ctx.rejected += len(outcome.rejections)
 
 
+#: Asia/Shanghai has kept UTC+8 without daylight saving since 1991, so local days are a fixed offset away.
+LOCAL_OFFSET = timedelta(hours=8)
+
+
 def local_day(c: Candidate) -> date:
     """Local (Asia/Shanghai) day of the interval's start: a reading ending at 00:00 belongs to the day before."""
-    return c.start.astimezone(LOCAL_TZ).date()
+    return (c.ts - timedelta(seconds=c.interval_s) + LOCAL_OFFSET).date()
 
 
 def _update_rollups(accepted: list[Candidate], ctx: _Context) -> None:
     daily: dict[tuple[int, date], list[Any]] = {}
     monthly: dict[tuple[int, date], list[Any]] = {}
+    zero = Decimal(0)
+    offset = LOCAL_OFFSET
     for c in accepted:
         if c.interval_s == 0:
             continue  # a baseline register read carries no energy
-        day = local_day(c)
-        export = c.export or Decimal(0)
-        d = daily.get((c.meter_id, day))
+        day = (c.ts - timedelta(seconds=c.interval_s) + offset).date()
+        export = c.export or zero
+        key = (c.meter_id, day)
+        d = daily.get(key)
         if d is None:
-            daily[(c.meter_id, day)] = [c.energy, export, 1, c.interval_s, c.energy]
+            daily[key] = [c.energy, export, 1, c.interval_s, c.energy]
         else:
             d[0] += c.energy
             d[1] += export
@@ -328,20 +349,20 @@ def _update_rollups(accepted: list[Candidate], ctx: _Context) -> None:
             d[3] += c.interval_s
             if c.energy > d[4]:
                 d[4] = c.energy
-        month = month_start(day)
-        m = monthly.get((c.meter_id, month))
+    for (mid, day), v in daily.items():
+        month = day.replace(day=1)
+        m = monthly.get((mid, month))
         if m is None:
-            monthly[(c.meter_id, month)] = [c.energy, export, 1, c.interval_s]
+            monthly[(mid, month)] = v[:4]
         else:
-            m[0] += c.energy
-            m[1] += export
-            m[2] += 1
-            m[3] += c.interval_s
-        ctx.touched[c.meter_id].add(month)
+            m[0] += v[0]
+            m[1] += v[1]
+            m[2] += v[2]
+            m[3] += v[3]
+        ctx.touched[mid].add(month)
     if not daily:
         return
-    ops = connection.ops
-    dec = ops.adapt_decimalfield_value
+    _ts_a, dec, day_a = _adapters()
     with connection.cursor() as cur:
         cur.executemany(
             "INSERT INTO metering_dailyrollup (meter_id, day, energy, export, n_readings, covered_s, max_energy) "
@@ -352,10 +373,7 @@ def _update_rollups(accepted: list[Candidate], ctx: _Context) -> None:
             "covered_s = metering_dailyrollup.covered_s + excluded.covered_s, "
             "max_energy = CASE WHEN excluded.max_energy > metering_dailyrollup.max_energy "
             "THEN excluded.max_energy ELSE metering_dailyrollup.max_energy END",
-            [
-                (mid, ops.adapt_datefield_value(day), dec(v[0], 18, 4), dec(v[1], 18, 4), v[2], v[3], dec(v[4], 16, 4))
-                for (mid, day), v in daily.items()
-            ],
+            [(mid, day_a(day), dec(v[0]), dec(v[1]), v[2], v[3], dec(v[4])) for (mid, day), v in daily.items()],
         )
         cur.executemany(
             "INSERT INTO metering_monthlyrollup (meter_id, month, energy, export, n_readings, covered_s) "
@@ -364,10 +382,7 @@ def _update_rollups(accepted: list[Candidate], ctx: _Context) -> None:
             "export = metering_monthlyrollup.export + excluded.export, "
             "n_readings = metering_monthlyrollup.n_readings + excluded.n_readings, "
             "covered_s = metering_monthlyrollup.covered_s + excluded.covered_s",
-            [
-                (mid, ops.adapt_datefield_value(month), dec(v[0], 18, 4), dec(v[1], 18, 4), v[2], v[3])
-                for (mid, month), v in monthly.items()
-            ],
+            [(mid, day_a(month), dec(v[0]), dec(v[1]), v[2], v[3]) for (mid, month), v in monthly.items()],
         )
     _flag_gaps(list(daily), ctx)
 
@@ -376,7 +391,7 @@ def _flag_gaps(days: list[tuple[int, date]], ctx: _Context) -> None:
     """Flag days with less than 24 h of readings (`meter_gap`); gaps are shown, never filled with invented data."""
     from lowcarbon.metering.models import DailyRollup
 
-    today = ctx.now.astimezone(LOCAL_TZ).date()
+    today = (ctx.now + LOCAL_OFFSET).date()
     by_meter: dict[int, set[date]] = defaultdict(set)
     for mid, day in days:
         if day < today:

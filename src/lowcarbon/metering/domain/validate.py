@@ -82,7 +82,7 @@ def canonical_field(name: str) -> str:
     return FIELD_ALIASES.get(key, FIELD_ALIASES.get(name.strip(), key))
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RawRow:
     """One row as received: its number in the file (1 = first data row after the header), fields and text."""
 
@@ -91,7 +91,7 @@ class RawRow:
     raw: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Rejection:
     """A refused row with its reason code, the field concerned and a detail (values, limits)."""
 
@@ -103,7 +103,7 @@ class Rejection:
     serial: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Candidate:
     """A reading that passed the generic checks; subject rules (PV etc.) look at it before it is accepted."""
 
@@ -153,7 +153,7 @@ class MeterState:
     last_export_cumulative: Decimal | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Stored:
     """The values already stored for a (meter, ts), to tell identical from conflicting duplicates."""
 
@@ -163,7 +163,7 @@ class Stored:
     interval_s: int
 
 
-@dataclass
+@dataclass(slots=True)
 class ParsedRow:
     row_number: int
     serial: str
@@ -187,7 +187,7 @@ class Outcome:
 
 
 def _clean(v: str | None) -> str:
-    return v.strip() if isinstance(v, str) else ("" if v is None else str(v).strip())
+    return v.strip() if v else ""
 
 
 def _decimal(v: str) -> Decimal:
@@ -199,10 +199,13 @@ def _decimal(v: str) -> Decimal:
 
 def parse_timestamp(text: str, tz_text: str = "") -> datetime:
     """Parse an ISO-8601-like timestamp; without an offset it is local time in `tz_text` or Asia/Shanghai. → UTC."""
-    t = text.strip().replace("/", "-")
-    if t.endswith("Z"):
-        t = t[:-1] + "+00:00"
-    dt = datetime.fromisoformat(t)
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        t = text.strip().replace("/", "-")
+        if t.endswith("Z"):
+            t = t[:-1] + "+00:00"
+        dt = datetime.fromisoformat(t)
     if dt.tzinfo is None:
         tz = DEFAULT_TZ
         if tz_text:
@@ -213,7 +216,11 @@ def parse_timestamp(text: str, tz_text: str = "") -> datetime:
                 return dt.replace(tzinfo=tzinfo).astimezone(UTC)
             tz = ZoneInfo(tz_text)
         dt = dt.replace(tzinfo=tz)
-    return dt.astimezone(UTC)
+    return dt if dt.utcoffset() == _ZERO and dt.tzinfo is UTC else dt.astimezone(UTC)
+
+
+_ZERO = timedelta(0)
+_VALUE_FIELDS = ("energy", "cumulative", "export", "export_cumulative")
 
 
 def parse_row(row: RawRow) -> ParsedRow | Rejection:
@@ -237,24 +244,33 @@ def parse_row(row: RawRow) -> ParsedRow | Rejection:
     except (ValueError, ZoneInfoNotFoundError, AssertionError):
         return reject(UNPARSEABLE_FIELD, "timestamp", ts_text[:60])
     values: dict[str, Decimal | None] = {}
-    for name in ("energy", "cumulative", "export", "export_cumulative"):
-        text = _clean(f.get(name))
-        if not text:
+    for name in _VALUE_FIELDS:
+        text = f.get(name)
+        if not text or not (text := text.strip()):
             values[name] = None
             continue
         try:
-            values[name] = _decimal(text)
+            d = Decimal(text)
+            if not d.is_finite():
+                raise InvalidOperation
+            values[name] = d
         except (InvalidOperation, ValueError):
-            return reject(UNPARSEABLE_FIELD, name, text[:60])
+            try:
+                values[name] = _decimal(text)  # thousands separators
+            except (InvalidOperation, ValueError):
+                return reject(UNPARSEABLE_FIELD, name, text[:60])
     if values["energy"] is None and values["cumulative"] is None:
         return reject(MISSING_FIELD, "energy", "energy or cumulative")
     interval_text = _clean(f.get("interval_minutes"))
     interval_s: int | None = None
     if interval_text:
-        try:
-            minutes = _decimal(interval_text)
-        except (InvalidOperation, ValueError):
-            return reject(UNPARSEABLE_FIELD, "interval_minutes", interval_text[:60])
+        if interval_text.isdigit():
+            minutes = Decimal(int(interval_text))
+        else:
+            try:
+                minutes = _decimal(interval_text)
+            except (InvalidOperation, ValueError):
+                return reject(UNPARSEABLE_FIELD, "interval_minutes", interval_text[:60])
         if minutes <= 0 or minutes > 60 * 24 * 31 or (minutes * 60) != (minutes * 60).to_integral_value():
             return reject(UNPARSEABLE_FIELD, "interval_minutes", interval_text[:60])
         interval_s = int(minutes * 60)
@@ -278,6 +294,13 @@ def _same(a: Decimal | None, b: Decimal | None) -> bool:
     return q_kwh(a) == q_kwh(b)
 
 
+class _Duplicate:
+    """Marker for an identical duplicate."""
+
+
+_DUPLICATE = _Duplicate()
+
+
 def validate_rows(
     rows: Sequence[ParsedRow | Rejection],
     specs: Mapping[str, MeterSpec],
@@ -290,108 +313,105 @@ def validate_rows(
     out = Outcome()
     seen: dict[tuple[int, datetime], Stored] = {}
     latest_allowed = now + future_tolerance
+    accepted = out.accepted
+    rejections = out.rejections
     for p in rows:
         if isinstance(p, Rejection):
-            out.rejections.append(p)
+            rejections.append(p)
             continue
-
-        def reject(code: str, fld: str, detail: str = "", p: ParsedRow = p) -> None:
-            out.rejections.append(Rejection(p.row_number, code, fld, detail, p.raw, p.serial))
-
-        spec = specs.get(p.serial)
-        if spec is None:
-            reject(UNKNOWN_METER, "meter_serial", p.serial)
-            continue
-        factor = spec.unit_factors.get(p.unit)
-        if factor is None:
-            reject(UNIT_MISMATCH, "unit", f"{p.unit} ∉ {', '.join(sorted(spec.unit_factors))}")
-            continue
-        if p.ts > latest_allowed:
-            reject(FUTURE_TIMESTAMP, "timestamp", p.ts.isoformat())
-            continue
-        if spec.removed_at is not None and p.ts > spec.removed_at:
-            reject(AFTER_METER_REMOVED, "timestamp", spec.removed_at.isoformat())
-            continue
-        if (p.export is not None or p.export_cumulative is not None) and not spec.supports_export:
-            reject(EXPORT_NOT_METERED, "export", "")
-            continue
-        energy = None if p.energy is None else q_kwh(p.energy * factor)
-        cumulative = None if p.cumulative is None else q_kwh(p.cumulative * factor)
-        export = None if p.export is None else q_kwh(p.export * factor)
-        export_cum = None if p.export_cumulative is None else q_kwh(p.export_cumulative * factor)
-
-        key = (spec.meter_id, p.ts)
-        prev = seen.get(key) or stored.get(key)
-        if prev is not None:
-            identical = (cumulative is None or _same(cumulative, prev.cumulative)) and (
-                energy is None or _same(energy, prev.energy)
-            )
-            identical = identical and (export is None or _same(export, prev.export))
-            if identical:
-                out.duplicates += 1
-            else:
-                reject(CONFLICTING_DUPLICATE, "energy" if energy is not None else "cumulative", f"stored {prev.energy}")
-            continue
-
-        state = states.get(spec.meter_id)
-        interval_s = p.interval_s or spec.default_interval_s
-        if cumulative is not None:
-            assert state is not None, "a register state is needed for cumulative readings"
-            if state.last_ts is not None and p.ts <= state.last_ts:
-                reject(CUMULATIVE_OUT_OF_ORDER, "timestamp", f"last {state.last_ts.isoformat()}")
-                continue
-            base = state.last_cumulative if state.last_cumulative is not None else spec.initial_register
-            if base is None:
-                delta, interval_s = Decimal(0), 0  # first read of the register only sets the baseline (§4.5)
-            else:
-                delta = cumulative - base
-                if delta < 0:
-                    if spec.register_wrap is not None and base <= spec.register_wrap and cumulative < base:
-                        delta = spec.register_wrap - base + cumulative
-                    else:
-                        reject(CUMULATIVE_DECREASE, "cumulative", f"{base} → {cumulative}")
-                        continue
-                if state.last_ts is not None:
-                    interval_s = int((p.ts - state.last_ts).total_seconds())
-            if energy is not None and not _same(energy, delta) and interval_s:
-                reject(CONFLICTING_DUPLICATE, "energy", f"energy {energy} ≠ register delta {delta}")
-                continue
-            energy = delta
-            if export_cum is not None:
-                ebase = state.last_export_cumulative
-                if ebase is not None:
-                    edelta = export_cum - ebase
-                    if edelta < 0:
-                        reject(CUMULATIVE_DECREASE, "export_cumulative", f"{ebase} → {export_cum}")
-                        continue
-                    export = edelta if export is None else export
-                elif interval_s == 0:
-                    export = Decimal(0)
-        assert energy is not None
-        if energy < 0:
-            reject(NEGATIVE_ENERGY, "energy", str(energy))
-            continue
-        if export is not None and export < 0:
-            reject(NEGATIVE_ENERGY, "export", str(export))
-            continue
-        start = p.ts - timedelta(seconds=interval_s)
-        if spec.installed_at is not None and start < spec.installed_at:
-            reject(BEFORE_METER_INSTALLED, "timestamp", spec.installed_at.isoformat())
-            continue
-        cand = Candidate(spec.meter_id, p.ts, interval_s, energy, cumulative, export, export_cum)
-        failed = None
-        for rule in spec.rules:
-            failed = rule.check(cand)
-            if failed is not None:
-                break
-        if failed is not None:
-            reject(*failed)
-            continue
-        out.accepted.append(cand)
-        seen[key] = Stored(energy, cumulative, export, interval_s)
-        if cumulative is not None and state is not None:
-            state.last_ts = p.ts
-            state.last_cumulative = cumulative
-            if export_cum is not None:
-                state.last_export_cumulative = export_cum
+        result = _validate_one(p, specs.get(p.serial), states, stored, seen, latest_allowed)
+        if isinstance(result, Candidate):
+            accepted.append(result)
+        elif isinstance(result, _Duplicate):
+            out.duplicates += 1
+        else:
+            code, fld, detail = result
+            rejections.append(Rejection(p.row_number, code, fld, detail, p.raw, p.serial))
     return out
+
+
+def _validate_one(
+    p: ParsedRow,
+    spec: MeterSpec | None,
+    states: Mapping[int, MeterState],
+    stored: Mapping[tuple[int, datetime], Stored],
+    seen: dict[tuple[int, datetime], Stored],
+    latest_allowed: datetime,
+) -> Candidate | _Duplicate | tuple[str, str, str]:
+    """One row: a Candidate to store, _DUPLICATE for an identical duplicate, or (reason, field, detail)."""
+    if spec is None:
+        return (UNKNOWN_METER, "meter_serial", p.serial)
+    factor = spec.unit_factors.get(p.unit)
+    if factor is None:
+        return (UNIT_MISMATCH, "unit", f"{p.unit} ∉ {', '.join(sorted(spec.unit_factors))}")
+    if p.ts > latest_allowed:
+        return (FUTURE_TIMESTAMP, "timestamp", p.ts.isoformat())
+    if spec.removed_at is not None and p.ts > spec.removed_at:
+        return (AFTER_METER_REMOVED, "timestamp", spec.removed_at.isoformat())
+    if (p.export is not None or p.export_cumulative is not None) and not spec.supports_export:
+        return (EXPORT_NOT_METERED, "export", "")
+    one = factor == 1
+    energy = None if p.energy is None else q_kwh(p.energy if one else p.energy * factor)
+    cumulative = None if p.cumulative is None else q_kwh(p.cumulative * factor)
+    export = None if p.export is None else q_kwh(p.export * factor)
+    export_cum = None if p.export_cumulative is None else q_kwh(p.export_cumulative * factor)
+
+    key = (spec.meter_id, p.ts)
+    prev = seen.get(key) or stored.get(key)
+    if prev is not None:
+        identical = (cumulative is None or _same(cumulative, prev.cumulative)) and (
+            energy is None or _same(energy, prev.energy)
+        )
+        if identical and (export is None or _same(export, prev.export)):
+            return _DUPLICATE
+        return (CONFLICTING_DUPLICATE, "energy" if energy is not None else "cumulative", f"stored {prev.energy}")
+
+    state = states.get(spec.meter_id)
+    interval_s = p.interval_s or spec.default_interval_s
+    if cumulative is not None:
+        assert state is not None, "a register state is needed for cumulative readings"
+        if state.last_ts is not None and p.ts <= state.last_ts:
+            return (CUMULATIVE_OUT_OF_ORDER, "timestamp", f"last {state.last_ts.isoformat()}")
+        base = state.last_cumulative if state.last_cumulative is not None else spec.initial_register
+        if base is None:
+            delta, interval_s = Decimal(0), 0  # first read of the register only sets the baseline (§4.5)
+        else:
+            delta = cumulative - base
+            if delta < 0:
+                if spec.register_wrap is not None and base <= spec.register_wrap and cumulative < base:
+                    delta = spec.register_wrap - base + cumulative
+                else:
+                    return (CUMULATIVE_DECREASE, "cumulative", f"{base} → {cumulative}")
+            if state.last_ts is not None:
+                interval_s = int((p.ts - state.last_ts).total_seconds())
+        if energy is not None and interval_s and not _same(energy, delta):
+            return (CONFLICTING_DUPLICATE, "energy", f"energy {energy} ≠ register delta {delta}")
+        energy = delta
+        if export_cum is not None:
+            ebase = state.last_export_cumulative
+            if ebase is not None:
+                edelta = export_cum - ebase
+                if edelta < 0:
+                    return (CUMULATIVE_DECREASE, "export_cumulative", f"{ebase} → {export_cum}")
+                export = edelta if export is None else export
+            elif interval_s == 0:
+                export = Decimal(0)
+    assert energy is not None
+    if energy < 0:
+        return (NEGATIVE_ENERGY, "energy", str(energy))
+    if export is not None and export < 0:
+        return (NEGATIVE_ENERGY, "export", str(export))
+    if spec.installed_at is not None and p.ts - timedelta(seconds=interval_s) < spec.installed_at:
+        return (BEFORE_METER_INSTALLED, "timestamp", spec.installed_at.isoformat())
+    cand = Candidate(spec.meter_id, p.ts, interval_s, energy, cumulative, export, export_cum)
+    for rule in spec.rules:
+        failed = rule.check(cand)
+        if failed is not None:
+            return failed
+    seen[key] = Stored(energy, cumulative, export, interval_s)
+    if cumulative is not None and state is not None:
+        state.last_ts = p.ts
+        state.last_cumulative = cumulative
+        if export_cum is not None:
+            state.last_export_cumulative = export_cum
+    return cand

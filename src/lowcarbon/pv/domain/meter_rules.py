@@ -3,8 +3,8 @@ energy under the physical ceiling (capacity × hours × margin), export not abov
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from lowcarbon.metering.domain.validate import Candidate
@@ -23,7 +23,7 @@ class GridConnectionRule:
     connected_at: datetime
 
     def check(self, c: Candidate) -> tuple[str, str, str] | None:
-        if c.start < self.connected_at and (c.energy > 0 or c.interval_s == 0):
+        if c.ts - timedelta(seconds=c.interval_s) < self.connected_at and (c.energy > 0 or c.interval_s == 0):
             return (BEFORE_GRID_CONNECTION, "timestamp", self.connected_at.date().isoformat())
         return None
 
@@ -34,9 +34,13 @@ class PhysicalCeilingRule:
 
     capacity_kwp: Decimal
     margin: Decimal
+    _limits: dict[int, Decimal] = field(default_factory=dict, compare=False, repr=False)
 
     def limit_kwh(self, interval_s: int) -> Decimal:
-        return self.capacity_kwp * Decimal(interval_s) / Decimal(3600) * self.margin
+        limit = self._limits.get(interval_s)
+        if limit is None:
+            limit = self._limits[interval_s] = self.capacity_kwp * Decimal(interval_s) / Decimal(3600) * self.margin
+        return limit
 
     def check(self, c: Candidate) -> tuple[str, str, str] | None:
         if c.interval_s > 0:

@@ -1,0 +1,203 @@
+"""Ingest benchmark: readings per second through the whole ingest path (parse, validate, store, rollups, gap flags,
+post-ingest refresh of plausibility and quantification) against a plain bulk insert of the same rows into the same
+database, with peak memory, on SQLite and on PostgreSQL.
+
+    .venv/bin/python bench/ingest.py --rows 1000000 --db sqlite
+    .venv/bin/python bench/ingest.py --rows 1000000 --db postgres   # LOWCARBON_BENCH_PG_URL, default local
+
+Each measurement runs in its own process on a fresh database so peak RSS belongs to that path alone.
+The "plain" loaders read the same CSV with the csv module and insert the rows with one executemany per 5,000 rows
+(no validation, no rollups): what a naive loader would do. Django's bulk_create is reported as a second baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SYSTEMS = 120
+
+
+def make_file(path: Path, rows: int) -> None:
+    """A CSV of hourly interval readings for SYSTEMS meters (a plausible diurnal profile, 5 kWp systems)."""
+    per_meter = rows // SYSTEMS + 1
+    start = datetime(2024, 1, 1, 1, tzinfo=UTC)
+    written = 0
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["meter_serial", "timestamp", "interval_minutes", "energy", "unit"])
+        for m in range(SYSTEMS):
+            ts = start
+            for i in range(per_meter):
+                if written >= rows:
+                    return
+                hour = (ts.hour + 8) % 24
+                energy = max(0.0, 4.0 * (1 - abs(hour - 12.5) / 6.5)) * (0.6 + 0.4 * ((i * 7919 + m) % 13) / 12)
+                w.writerow([f"BENCH-{m:04d}", ts.strftime("%Y-%m-%dT%H:%M:%SZ"), 60, f"{energy:.4f}", "kWh"])
+                ts += timedelta(hours=1)
+                written += 1
+
+
+def setup_db(kind: str) -> dict[str, str]:
+    env = dict(os.environ)
+    if kind == "sqlite":
+        d = tempfile.mkdtemp(prefix="lowcarbon-bench-")
+        env["LOWCARBON_VAR_DIR"] = d
+        env.pop("LOWCARBON_DATABASE_URL", None)
+    else:
+        import psycopg
+
+        base = os.environ.get("LOWCARBON_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS lowcarbon_bench")
+            conn.execute("CREATE DATABASE lowcarbon_bench")
+        env["LOWCARBON_DATABASE_URL"] = base.rsplit("/", 1)[0] + "/lowcarbon_bench"
+        env["LOWCARBON_VAR_DIR"] = tempfile.mkdtemp(prefix="lowcarbon-bench-")
+    subprocess.run([str(ROOT / ".venv/bin/lowcarbon"), "migrate", "-v", "0"], env=env, check=True)
+    return env
+
+
+def child(mode: str, path: str) -> None:
+    """Runs inside a fresh process: create the meters, then load the file by `mode`; prints a JSON result."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lowcarbon.config.settings")
+    import django
+
+    django.setup()
+    from decimal import Decimal
+
+    from django.db import connection, transaction
+
+    from lowcarbon.accounts.models import User
+    from lowcarbon.metering.models import Meter, Reading
+    from lowcarbon.pv.models import Community, PVSystem
+
+    owner = User.objects.create_user("bench-owner")
+    community = Community.objects.first()
+    for m in range(SYSTEMS):
+        s = PVSystem.objects.create(
+            code=f"PV-B{m:05d}", name=f"bench {m}", owner_type="household", owner_user=owner, address="-",
+            community=community, latitude=Decimal("22.67"), longitude=Decimal("113.25"), capacity_kwp=Decimal(5),
+            tilt_deg=Decimal(20 + m % 10), azimuth_deg=Decimal(180), grid_connection_date=datetime(2023, 6, 1).date(),
+            metering="generation_meter",
+        )
+        Meter.objects.create(serial=f"BENCH-{m:04d}", purpose="pv_generation", subject_kind="pv_system", subject_id=s.id)
+    ids = dict(Meter.objects.values_list("serial", "id"))
+    t0 = time.perf_counter()
+    if mode == "ingest":
+        from lowcarbon.metering.parsers import iter_csv
+        from lowcarbon.metering.services import do_ingest
+
+        with open(path, "rb") as fh:
+            batch = do_ingest(iter_csv(fh), source="cli", filename=Path(path).name)
+        n = batch.rows_accepted
+        extra = {"rejected": batch.rows_rejected, "duplicates": batch.rows_duplicate}
+    elif mode == "plain":
+        ops = connection.ops
+        sql = f"INSERT INTO {Reading._meta.db_table} (meter_id, ts, interval_s, energy) VALUES (%s, %s, %s, %s)"
+        n = 0
+        with open(path, newline="") as fh:
+            r = csv.reader(fh)
+            next(r)
+            buf = []
+            for serial, ts, interval, energy, _unit in r:
+                dt = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+                buf.append((ids[serial], ops.adapt_datetimefield_value(dt), int(interval) * 60, energy))
+                if len(buf) == 5000:
+                    with transaction.atomic(), connection.cursor() as cur:
+                        cur.executemany(sql, buf)
+                    n += len(buf)
+                    buf = []
+            if buf:
+                with transaction.atomic(), connection.cursor() as cur:
+                    cur.executemany(sql, buf)
+                n += len(buf)
+        extra = {}
+    elif mode == "bulk_create":
+        n = 0
+        with open(path, newline="") as fh:
+            r = csv.reader(fh)
+            next(r)
+            buf = []
+            for serial, ts, interval, energy, _unit in r:
+                buf.append(Reading(meter_id=ids[serial], ts=datetime.fromisoformat(ts.replace("Z", "+00:00")),
+                                   interval_s=int(interval) * 60, energy=Decimal(energy)))
+                if len(buf) == 5000:
+                    Reading.objects.bulk_create(buf)
+                    n += len(buf)
+                    buf = []
+            if buf:
+                Reading.objects.bulk_create(buf)
+                n += len(buf)
+        extra = {}
+    elif mode == "reimport":
+        from lowcarbon.metering.parsers import iter_csv
+        from lowcarbon.metering.services import do_ingest
+
+        with open(path, "rb") as fh:
+            do_ingest(iter_csv(fh), source="cli", run_hooks=False)
+        t0 = time.perf_counter()
+        with open(path, "rb") as fh:
+            batch = do_ingest(iter_csv(fh), source="cli")
+        n = batch.rows_duplicate
+        extra = {"accepted_on_reimport": batch.rows_accepted}
+    else:
+        raise SystemExit(f"unknown mode {mode}")
+    secs = time.perf_counter() - t0
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"mode": mode, "rows": n, "seconds": secs, "rate": n / secs, "peak_rss_mb": rss_mb, **extra}))
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} cores, {cpu}, {mem:.0f} GiB RAM, {platform.system()} {platform.release()}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    ap.add_argument("--modes", default="plain,bulk_create,ingest,reimport")
+    ap.add_argument("--child", nargs=2, metavar=("MODE", "FILE"))
+    args = ap.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    work = Path(tempfile.mkdtemp(prefix="lowcarbon-bench-data-"))
+    data = work / f"readings-{args.rows}.csv"
+    make_file(data, args.rows)
+    results = {}
+    for mode in args.modes.split(","):
+        env = setup_db(args.db)
+        out = subprocess.run([sys.executable, __file__, "--child", mode, str(data)], env=env, check=True,
+                             capture_output=True, text=True)
+        results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
+        r = results[mode]
+        print(f"{args.db:8} {mode:12} {r['rows']:>9,} rows {r['seconds']:8.1f} s {r['rate']:>10,.0f} rows/s "
+              f"peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
+    if "ingest" in results and "plain" in results:
+        ratio = results["ingest"]["rate"] / results["plain"]["rate"]
+        print(f"ingest / plain = {ratio:.2f} (target ≥ 0.50)")
+    print(f"machine: {machine()}; date: {datetime.now().date().isoformat()}; file {data.stat().st_size / 2**20:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
