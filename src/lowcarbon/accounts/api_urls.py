@@ -1,3 +1,5 @@
 from django.urls import path
 
-urlpatterns: list = []
+from lowcarbon.accounts import api
+
+urlpatterns = [path("me/", api.me, name="api-me")]

@@ -13,6 +13,7 @@ from django.db import IntegrityError
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import generics, permissions, serializers, status
@@ -35,7 +36,9 @@ MAX_READINGS_PER_CALL = 50_000
 class DecimalJSONParser(JSONParser):
     """JSON with numbers read as exact decimals, so 0.1 kWh stays 0.1 kWh (no binary floating point)."""
 
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict[str, Any] | None = None) -> Any:
+    def parse(
+        self, stream: Any, media_type: str | None = None, parser_context: dict[str, Any] | None = None
+    ) -> Any:
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         try:
             return json.load(codecs.getreader(encoding)(stream), parse_float=Decimal)
@@ -46,7 +49,7 @@ class DecimalJSONParser(JSONParser):
 class CanSubmitReadings(permissions.BasePermission):
     """Owners, aggregators and registry administrators send readings."""
 
-    message = "Only PV owners, aggregators and registry administrators can send readings."
+    message = gettext_lazy("Only PV owners, aggregators and registry administrators can send readings.")
 
     def has_permission(self, request: Request, view: Any) -> bool:
         return may_submit_readings(request.user)
@@ -71,10 +74,18 @@ class ReadingSerializer(serializers.Serializer):
     energy = _NumberOrString(required=False, help_text="Energy of the interval (give energy or cumulative).")
     cumulative = _NumberOrString(required=False, help_text="Register reading at the end of the interval.")
     unit = serializers.CharField(help_text="kWh, Wh or MWh (explicit; never assumed).")
-    interval_minutes = _NumberOrString(required=False, help_text="Interval length; default the meter's interval.")
-    export = _NumberOrString(required=False, help_text="Energy exported in the interval (bidirectional meters).")
-    export_cumulative = _NumberOrString(required=False, help_text="Export register at the end of the interval.")
-    tz = serializers.CharField(required=False, help_text="Time zone of a timestamp without offset, e.g. +08:00.")
+    interval_minutes = _NumberOrString(
+        required=False, help_text="Interval length; default the meter's interval."
+    )
+    export = _NumberOrString(
+        required=False, help_text="Energy exported in the interval (bidirectional meters)."
+    )
+    export_cumulative = _NumberOrString(
+        required=False, help_text="Export register at the end of the interval."
+    )
+    tz = serializers.CharField(
+        required=False, help_text="Time zone of a timestamp without offset, e.g. +08:00."
+    )
 
 
 @extend_schema_field(ReadingSerializer(many=True))
@@ -209,7 +220,9 @@ class ReadingsBatchView(APIView):
         request=ReadingsBatchSerializer,
         responses={
             201: ReadingsBatchResultSerializer,
-            200: OpenApiResponse(ReadingsBatchResultSerializer, description="Repeated client_key: the earlier batch."),
+            200: OpenApiResponse(
+                ReadingsBatchResultSerializer, description="Repeated client_key: the earlier batch."
+            ),
             400: OpenApiResponse(OpenApiTypes.OBJECT, description="Malformed body or too many readings."),
         },
     )
@@ -285,7 +298,9 @@ class IngestBatchQuarantineView(generics.ListAPIView):
         return QuarantinedRow.objects.filter(batch=batch).order_by("row_number", "pk")
 
     @extend_schema(
-        operation_id="ingest_batches_quarantine_list", tags=["metering"], summary="Quarantined rows of a batch"
+        operation_id="ingest_batches_quarantine_list",
+        tags=["metering"],
+        summary="Quarantined rows of a batch",
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)

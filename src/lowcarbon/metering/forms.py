@@ -22,7 +22,9 @@ class ReadingsUploadForm(forms.Form):
         name = (f.name or "").lower()
         if name.endswith(".xls"):
             raise forms.ValidationError(
-                _("Old Excel files (.xls) cannot be read. Save the sheet as .xlsx or CSV and upload it again.")
+                _(
+                    "Old Excel files (.xls) cannot be read. Save the sheet as .xlsx or CSV and upload it again."
+                )
             )
         if not name.endswith(ACCEPTED_SUFFIXES):
             raise forms.ValidationError(_("Please upload a CSV file (.csv) or an Excel workbook (.xlsx)."))

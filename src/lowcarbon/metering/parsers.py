@@ -90,7 +90,7 @@ def iter_xlsx(binary: IO[bytes]) -> Iterator[RawRow]:
         names = [canonical_field(str(h or "")) for h in header]
         if "meter_serial" not in names or "timestamp" not in names:
             raise FileFormatError("header must name meter_serial and timestamp")
-        for i, values in enumerate(rows, start=1):
+        for i, values in _guarded(rows):
             if values is None or all(v is None or str(v).strip() == "" for v in values):
                 continue
             cells = ["" if v is None else (v.isoformat(sep=" ") if hasattr(v, "isoformat") else str(v)) for v in values]
@@ -98,6 +98,20 @@ def iter_xlsx(binary: IO[bytes]) -> Iterator[RawRow]:
             yield RawRow(i, fields, ",".join(cells))
     finally:
         wb.close()
+
+
+def _guarded(rows: Iterator[Any]) -> Iterator[tuple[int, Any]]:
+    """Numbered rows of a sheet; a workbook damaged part-way (truncated XML ...) becomes a FileFormatError."""
+    i = 0
+    while True:
+        try:
+            values = next(rows)
+        except StopIteration:
+            return
+        except Exception as exc:  # openpyxl/XML parsers raise many kinds for a damaged file
+            raise FileFormatError(f"damaged Excel workbook after row {i}: {exc.__class__.__name__}")
+        i += 1
+        yield i, values
 
 
 def iter_records(records: Iterable[dict[str, Any]]) -> Iterator[RawRow]:

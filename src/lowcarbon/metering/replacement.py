@@ -51,7 +51,8 @@ def do_record_replacement(
     if not SERIAL_RE.match(serial):
         raise DomainError(
             "invalid_serial",
-            _("“%(value)s” is not a valid meter serial (4 to 64 letters, digits, “-” or “_”).") % {"value": serial},
+            _("“%(value)s” is not a valid meter serial (4 to 64 letters, digits, “-” or “_”).")
+            % {"value": serial},
             field="new_serial",
         )
     if timezone.is_naive(replaced_at):

@@ -123,12 +123,13 @@ def do_ingest(
     """Ingest rows from any door. `user` None means a trusted system door (CLI, MQTT gateway): every meter is
     allowed; a person may only send readings for meters of subjects they manage. Returns the finished batch.
     A repeated `client_key` of the same person returns the earlier batch and changes nothing."""
+    client_key = client_key[:100]
     if client_key:
         earlier = IngestBatch.objects.filter(submitted_by=user, client_key=client_key).first()
         if earlier is not None:
             return earlier
     batch = IngestBatch.objects.create(
-        source=source, filename=filename[:255], submitted_by=user, client_key=client_key[:100]
+        source=source, filename=filename[:255], submitted_by=user, client_key=client_key
     )
     ctx = _Context(user=user, now=now or timezone.now(), future_tolerance=_future_tolerance())
     size = chunk_size or settings.LOWCARBON_INGEST_CHUNK

@@ -17,9 +17,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
+from lowcarbon.metering.domain.validate import RawRow
 from lowcarbon.metering.forms import ReadingsUploadForm
 from lowcarbon.metering.models import IngestBatch, QuarantinedRow
-from lowcarbon.metering.parsers import iter_file
+from lowcarbon.metering.parsers import FileFormatError, iter_file
 from lowcarbon.metering.reasons import reason_message
 from lowcarbon.metering.services import do_ingest
 
@@ -49,6 +50,20 @@ SAMPLE_ROWS = [
 ]
 
 QUARANTINE_CSV_HEADER = ["row", "reason", "message", "field", "detail", "original"]
+
+
+def readable_rows(rows: Iterator[RawRow]) -> Iterator[RawRow]:
+    """Rows of a file, with any failure of the reader itself (a truncated or corrupt workbook, say) reported as a
+    file that cannot be read rather than as a server error. Reading rows touches no database, so whatever the reader
+    raises is about the file."""
+    try:
+        yield from rows
+    except FileFormatError:
+        raise
+    except Exception as exc:
+        raise FileFormatError(
+            f"the file is damaged or not in a supported format ({exc.__class__.__name__}: {exc})"[:500]
+        )
 
 
 # ---- who may do what ---------------------------------------------------------------------------------------------
@@ -88,12 +103,19 @@ def reason_rows(batch: IngestBatch) -> list[dict[str, Any]]:
 def upload(request: HttpRequest) -> HttpResponse:
     """Upload a CSV or Excel file of readings; the rows stream through the ingest service."""
     if not may_submit_readings(request.user):
-        raise PermissionDenied(_("Only PV owners, aggregators and registry administrators can upload readings."))
+        raise PermissionDenied(
+            _("Only PV owners, aggregators and registry administrators can upload readings.")
+        )
     if request.method == "POST":
         form = ReadingsUploadForm(request.POST, request.FILES)
         if form.is_valid():
             f = request.FILES["file"]
-            batch = do_ingest(iter_file(f, f.name), source=IngestBatch.Source.UPLOAD, filename=f.name, user=request.user)
+            batch = do_ingest(
+                readable_rows(iter_file(f, f.name)),
+                source=IngestBatch.Source.UPLOAD,
+                filename=f.name,
+                user=request.user,
+            )
             if batch.status == IngestBatch.Status.FAILED:
                 messages.error(request, _("The file could not be read. See the batch page for the reason."))
             else:
@@ -156,7 +178,12 @@ def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "metering/batch_detail.html",
-        {"batch": batch, "reasons": reason_rows(batch), "page": page, "may_upload": may_submit_readings(request.user)},
+        {
+            "batch": batch,
+            "reasons": reason_rows(batch),
+            "page": page,
+            "may_upload": may_submit_readings(request.user),
+        },
     )
 
 

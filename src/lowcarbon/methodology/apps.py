@@ -10,7 +10,17 @@ class MethodologyConfig(AppConfig):
     def ready(self) -> None:
         from lowcarbon.metering.services import register_ingest_hook
 
+        from lowcarbon.pv.plausibility import register_flag_cleared_hook
+
         register_ingest_hook(_quantify_after_ingest)
+        register_flag_cleared_hook(_quantify_after_clearing)
+
+
+def _quantify_after_clearing(system_id: int, month) -> None:  # type: ignore[no-untyped-def]
+    """A cleared reject flag releases its month: quantify it now."""
+    from lowcarbon.methodology.services import do_quantify
+
+    do_quantify(system_ids=[system_id], start=month, end=month)
 
 
 def _quantify_after_ingest(touched: dict) -> None:  # type: ignore[type-arg]

@@ -1,4 +1,8 @@
 from django.urls import path
 
+from lowcarbon.methodology import views
+
 app_name = "methodology"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.factors, name="factors"),
+]
