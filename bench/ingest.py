@@ -43,7 +43,9 @@ def make_file(path: Path, rows: int) -> None:
                 if written >= rows:
                     return
                 hour = (ts.hour + 8) % 24
-                energy = max(0.0, 4.0 * (1 - abs(hour - 12.5) / 6.5)) * (0.6 + 0.4 * ((i * 7919 + m) % 13) / 12)
+                energy = max(0.0, 4.0 * (1 - abs(hour - 12.5) / 6.5)) * (
+                    0.6 + 0.4 * ((i * 7919 + m) % 13) / 12
+                )
                 w.writerow([f"BENCH-{m:04d}", ts.strftime("%Y-%m-%dT%H:%M:%SZ"), 60, f"{energy:.4f}", "kWh"])
                 ts += timedelta(hours=1)
                 written += 1
@@ -86,12 +88,23 @@ def child(mode: str, path: str) -> None:
     community = Community.objects.first()
     for m in range(SYSTEMS):
         s = PVSystem.objects.create(
-            code=f"PV-B{m:05d}", name=f"bench {m}", owner_type="household", owner_user=owner, address="-",
-            community=community, latitude=Decimal("22.67"), longitude=Decimal("113.25"), capacity_kwp=Decimal(5),
-            tilt_deg=Decimal(20 + m % 10), azimuth_deg=Decimal(180), grid_connection_date=datetime(2023, 6, 1).date(),
+            code=f"PV-B{m:05d}",
+            name=f"bench {m}",
+            owner_type="household",
+            owner_user=owner,
+            address="-",
+            community=community,
+            latitude=Decimal("22.67"),
+            longitude=Decimal("113.25"),
+            capacity_kwp=Decimal(5),
+            tilt_deg=Decimal(20 + m % 10),
+            azimuth_deg=Decimal(180),
+            grid_connection_date=datetime(2023, 6, 1).date(),
             metering="generation_meter",
         )
-        Meter.objects.create(serial=f"BENCH-{m:04d}", purpose="pv_generation", subject_kind="pv_system", subject_id=s.id)
+        Meter.objects.create(
+            serial=f"BENCH-{m:04d}", purpose="pv_generation", subject_kind="pv_system", subject_id=s.id
+        )
     ids = dict(Meter.objects.values_list("serial", "id"))
     t0 = time.perf_counter()
     if mode == "ingest":
@@ -104,7 +117,9 @@ def child(mode: str, path: str) -> None:
         extra = {"rejected": batch.rows_rejected, "duplicates": batch.rows_duplicate}
     elif mode == "plain":
         ops = connection.ops
-        sql = f"INSERT INTO {Reading._meta.db_table} (meter_id, ts, interval_s, energy) VALUES (%s, %s, %s, %s)"
+        sql = (
+            f"INSERT INTO {Reading._meta.db_table} (meter_id, ts, interval_s, energy) VALUES (%s, %s, %s, %s)"
+        )
         n = 0
         with open(path, newline="") as fh:
             r = csv.reader(fh)
@@ -130,8 +145,14 @@ def child(mode: str, path: str) -> None:
             next(r)
             buf = []
             for serial, ts, interval, energy, _unit in r:
-                buf.append(Reading(meter_id=ids[serial], ts=datetime.fromisoformat(ts.replace("Z", "+00:00")),
-                                   interval_s=int(interval) * 60, energy=Decimal(energy)))
+                buf.append(
+                    Reading(
+                        meter_id=ids[serial],
+                        ts=datetime.fromisoformat(ts.replace("Z", "+00:00")),
+                        interval_s=int(interval) * 60,
+                        energy=Decimal(energy),
+                    )
+                )
                 if len(buf) == 5000:
                     Reading.objects.bulk_create(buf)
                     n += len(buf)
@@ -155,7 +176,11 @@ def child(mode: str, path: str) -> None:
         raise SystemExit(f"unknown mode {mode}")
     secs = time.perf_counter() - t0
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"mode": mode, "rows": n, "seconds": secs, "rate": n / secs, "peak_rss_mb": rss_mb, **extra}))
+    print(
+        json.dumps(
+            {"mode": mode, "rows": n, "seconds": secs, "rate": n / secs, "peak_rss_mb": rss_mb, **extra}
+        )
+    )
 
 
 def machine() -> str:
@@ -187,16 +212,26 @@ def main() -> None:
     results = {}
     for mode in args.modes.split(","):
         env = setup_db(args.db)
-        out = subprocess.run([sys.executable, __file__, "--child", mode, str(data)], env=env, check=True,
-                             capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", mode, str(data)],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
         r = results[mode]
-        print(f"{args.db:8} {mode:12} {r['rows']:>9,} rows {r['seconds']:8.1f} s {r['rate']:>10,.0f} rows/s "
-              f"peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
+        print(
+            f"{args.db:8} {mode:12} {r['rows']:>9,} rows {r['seconds']:8.1f} s {r['rate']:>10,.0f} rows/s "
+            f"peak RSS {r['peak_rss_mb']:.0f} MB",
+            flush=True,
+        )
     if "ingest" in results and "plain" in results:
         ratio = results["ingest"]["rate"] / results["plain"]["rate"]
         print(f"ingest / plain = {ratio:.2f} (target ≥ 0.50)")
-    print(f"machine: {machine()}; date: {datetime.now().date().isoformat()}; file {data.stat().st_size / 2**20:.0f} MB")
+    print(
+        f"machine: {machine()}; date: {datetime.now().date().isoformat()}; file {data.stat().st_size / 2**20:.0f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -39,7 +39,9 @@ def media_root(settings, tmp_path):  # type: ignore[no-untyped-def]
 def pytest_collection_modifyitems(config, items):  # type: ignore[no-untyped-def]
     if os.environ.get("LOWCARBON_TEST_DATABASE_URL_ACTIVE"):
         return
-    skip_pg = pytest.mark.skip(reason="needs PostgreSQL: run ./run-tests (it reruns the suite on PostgreSQL when reachable)")
+    skip_pg = pytest.mark.skip(
+        reason="needs PostgreSQL: run ./run-tests (it reruns the suite on PostgreSQL when reachable)"
+    )
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip_pg)

@@ -17,7 +17,12 @@ PASSWORD = "Xl-test-pass-2026"
 
 def make_user(*roles: str, org: Organisation | None = None, username: str | None = None, **extra) -> User:
     n = next(_seq)
-    user = User.objects.create_user(username=username or f"user{n}", password=PASSWORD, real_name=extra.pop("real_name", f"测试用户{n}"), **extra)
+    user = User.objects.create_user(
+        username=username or f"user{n}",
+        password=PASSWORD,
+        real_name=extra.pop("real_name", f"测试用户{n}"),
+        **extra,
+    )
     for role in roles:
         RoleGrant.objects.create(user=user, role=role, organisation=org)
     if org is not None:

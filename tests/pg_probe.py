@@ -12,6 +12,8 @@ try:
     with psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), connect_timeout=3) as conn:
         conn.execute("select 1")
 except Exception as exc:  # any failure means: no PostgreSQL for this run
-    print(f"no PostgreSQL reachable at {url.split('@')[-1]}: {exc.__class__.__name__}: {str(exc).strip()[:200]}")
+    print(
+        f"no PostgreSQL reachable at {url.split('@')[-1]}: {exc.__class__.__name__}: {str(exc).strip()[:200]}"
+    )
     sys.exit(1)
 print(url)

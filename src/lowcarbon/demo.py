@@ -25,22 +25,91 @@ MONTHLY_CLEARNESS = [0.62, 0.45, 0.40, 0.45, 0.52, 0.55, 0.66, 0.62, 0.64, 0.70,
 
 ORGS = [
     # key, kind, name, name_en, credit code
-    ("agg", "aggregator", "中山市小榄低碳发展促进中心", "Xiaolan Low-Carbon Development Promotion Centre", "52442000MJL000001X"),
-    ("city", "authority", "中山市生态环境局", "Zhongshan Ecology and Environment Bureau", "11442000MB2C00001Y"),
-    ("town", "authority", "小榄镇发展和改革局", "Xiaolan Town Development and Reform Bureau", "11442000MB2C00002Y"),
-    ("verifier", "verifier", "广东绿碳核证服务有限公司", "Guangdong Green Carbon Verification Co., Ltd.", "91440101MA5D000010"),
-    ("ent1", "enterprise", "中山市小榄五金制品有限公司", "Xiaolan Hardware Products Co., Ltd.", "91442000MA4U000011"),
-    ("ent2", "enterprise", "中山市榄菊电子电器有限公司", "Lanju Electronics and Appliances Co., Ltd.", "91442000MA4U000012"),
-    ("ent3", "enterprise", "中山市小榄纺织服装有限公司", "Xiaolan Textile and Garment Co., Ltd.", "91442000MA4U000013"),
+    (
+        "agg",
+        "aggregator",
+        "中山市小榄低碳发展促进中心",
+        "Xiaolan Low-Carbon Development Promotion Centre",
+        "52442000MJL000001X",
+    ),
+    (
+        "city",
+        "authority",
+        "中山市生态环境局",
+        "Zhongshan Ecology and Environment Bureau",
+        "11442000MB2C00001Y",
+    ),
+    (
+        "town",
+        "authority",
+        "小榄镇发展和改革局",
+        "Xiaolan Town Development and Reform Bureau",
+        "11442000MB2C00002Y",
+    ),
+    (
+        "verifier",
+        "verifier",
+        "广东绿碳核证服务有限公司",
+        "Guangdong Green Carbon Verification Co., Ltd.",
+        "91440101MA5D000010",
+    ),
+    (
+        "ent1",
+        "enterprise",
+        "中山市小榄五金制品有限公司",
+        "Xiaolan Hardware Products Co., Ltd.",
+        "91442000MA4U000011",
+    ),
+    (
+        "ent2",
+        "enterprise",
+        "中山市榄菊电子电器有限公司",
+        "Lanju Electronics and Appliances Co., Ltd.",
+        "91442000MA4U000012",
+    ),
+    (
+        "ent3",
+        "enterprise",
+        "中山市小榄纺织服装有限公司",
+        "Xiaolan Textile and Garment Co., Ltd.",
+        "91442000MA4U000013",
+    ),
     ("school", "institution", "小榄镇永宁中学", "Yongning Middle School, Xiaolan", "12442000MB2C00003Z"),
-    ("buyer", "enterprise", "中山市绿源食品饮料有限公司", "Lvyuan Food and Beverage Co., Ltd.", "91442000MA4U000014"),
+    (
+        "buyer",
+        "enterprise",
+        "中山市绿源食品饮料有限公司",
+        "Lvyuan Food and Beverage Co., Ltd.",
+        "91442000MA4U000014",
+    ),
 ]
 
 # username, real name, phone, roles, organisation key, label (shown at start-up)
 PEOPLE = [
-    ("admin", "管理员 邓建国", "13800000001", ["registry_admin"], None, "registry administrator (back office)"),
-    ("reviewer", "陈志强", "13800000002", ["reviewer_city"], "city", "reviewer, Zhongshan ecology-environment bureau"),
-    ("reviewer2", "林晓峰", "13800000003", ["reviewer_town"], "town", "reviewer, Xiaolan development & reform bureau"),
+    (
+        "admin",
+        "管理员 邓建国",
+        "13800000001",
+        ["registry_admin"],
+        None,
+        "registry administrator (back office)",
+    ),
+    (
+        "reviewer",
+        "陈志强",
+        "13800000002",
+        ["reviewer_city"],
+        "city",
+        "reviewer, Zhongshan ecology-environment bureau",
+    ),
+    (
+        "reviewer2",
+        "林晓峰",
+        "13800000003",
+        ["reviewer_town"],
+        "town",
+        "reviewer, Xiaolan development & reform bureau",
+    ),
     ("verifier", "郑雅文", "13800000004", ["verifier"], "verifier", "verifier"),
     ("aggregator", "黎晓敏", "13800000005", ["aggregator"], "agg", "aggregator (Xiaolan low-carbon centre)"),
     ("enterprise1", "梁志华", "13800000011", ["owner_enterprise"], "ent1", "enterprise owner (hardware)"),
@@ -118,15 +187,18 @@ def load_demo(stdout: Any = None) -> None:
     with transaction.atomic():
         orgs = {}
         for key, kind, name, name_en, code in ORGS:
-            orgs[key] = Organisation.objects.create(name=name, name_en=name_en, kind=kind, credit_code=code,
-                                                    address="中山市小榄镇")
+            orgs[key] = Organisation.objects.create(
+                name=name, name_en=name_en, kind=kind, credit_code=code, address="中山市小榄镇"
+            )
         users = {}
         seq = 100
         for username, real_name, phone, roles, org_key, _label in PEOPLE + [
             (h[0], h[1], h[2], ["owner_household"], None, "") for h in HOUSEHOLDS
         ]:
             seq += 1
-            u = User.objects.create_user(username=username, password=DEMO_PASSWORD, real_name=real_name, phone=phone)
+            u = User.objects.create_user(
+                username=username, password=DEMO_PASSWORD, real_name=real_name, phone=phone
+            )
             u.set_id_number(fake_id_number(seq, date(1960 + seq % 35, 1 + seq % 12, 1 + seq % 27)))
             if username == "admin":
                 u.is_staff = u.is_superuser = True
@@ -146,27 +218,48 @@ def load_demo(stdout: Any = None) -> None:
         lat, lon = _jitter(rng, community)
         s = do_register_system(
             {
-                "owner_kind": "self", "name": f"{HOUSEHOLDS[i][1]}家屋顶光伏", "address": f"中山市小榄镇{_street(rng)}",
-                "community": community, "latitude": lat, "longitude": lon, "capacity_kwp": kwp, "tilt_deg": tilt,
-                "azimuth_deg": az, "grid_connection_date": date(2022 + i % 3, 1 + (i * 5) % 12, 10 + i),
-                "metering": metering, "meter_serial": f"GD-XL-{240000 + serial * 17:08d}",
+                "owner_kind": "self",
+                "name": f"{HOUSEHOLDS[i][1]}家屋顶光伏",
+                "address": f"中山市小榄镇{_street(rng)}",
+                "community": community,
+                "latitude": lat,
+                "longitude": lon,
+                "capacity_kwp": kwp,
+                "tilt_deg": tilt,
+                "azimuth_deg": az,
+                "grid_connection_date": date(2022 + i % 3, 1 + (i * 5) % 12, 10 + i),
+                "metering": metering,
+                "meter_serial": f"GD-XL-{240000 + serial * 17:08d}",
                 "installer": "中山市阳光能源安装有限公司",
             },
             actor=users[username],
         )
         if consent:
-            do_grant_consent(s, aggregator=orgs["agg"], document=f"小榄低碳中心授权书 2024-{i + 1:03d}",
-                             actor=users[username])
+            do_grant_consent(
+                s,
+                aggregator=orgs["agg"],
+                document=f"小榄低碳中心授权书 2024-{i + 1:03d}",
+                actor=users[username],
+            )
         systems.append((s, False, i))
     for org_key, username, name, community, kwp, tilt, az, metering, cumulative in ORG_SYSTEMS:
         serial += 1
         lat, lon = _jitter(rng, community)
         s = do_register_system(
             {
-                "owner_kind": "organisation", "owner_org": orgs[org_key].pk, "name": name,
-                "address": f"中山市小榄镇{_street(rng)}", "community": community, "latitude": lat, "longitude": lon,
-                "capacity_kwp": kwp, "tilt_deg": tilt, "azimuth_deg": az, "grid_connection_date": date(2021, 6, 30),
-                "metering": metering, "meter_serial": f"GD-XL-{240000 + serial * 17:08d}",
+                "owner_kind": "organisation",
+                "owner_org": orgs[org_key].pk,
+                "name": name,
+                "address": f"中山市小榄镇{_street(rng)}",
+                "community": community,
+                "latitude": lat,
+                "longitude": lon,
+                "capacity_kwp": kwp,
+                "tilt_deg": tilt,
+                "azimuth_deg": az,
+                "grid_connection_date": date(2021, 6, 30),
+                "metering": metering,
+                "meter_serial": f"GD-XL-{240000 + serial * 17:08d}",
                 "installer": "广东粤能光伏工程有限公司",
             },
             actor=users[username],
@@ -181,7 +274,18 @@ def load_demo(stdout: Any = None) -> None:
     _say(stdout, "Demo loaded.")
 
 
-_STREETS = ["新市路", "民安路", "东生路", "升平路", "宝丰路", "绩西路", "永宁大道", "九洲基路", "联丰路", "沙口路"]
+_STREETS = [
+    "新市路",
+    "民安路",
+    "东生路",
+    "升平路",
+    "宝丰路",
+    "绩西路",
+    "永宁大道",
+    "九洲基路",
+    "联丰路",
+    "沙口路",
+]
 
 
 def _street(rng: random.Random) -> str:
@@ -203,7 +307,11 @@ def hourly_generation(system: Any, year: int, rng: random.Random) -> list[tuple[
     from lowcarbon.pv.domain.physics import hourly_clear_sky_ac_per_kwp
 
     starts, ac = hourly_clear_sky_ac_per_kwp(
-        system.latitude, system.longitude, system.tilt_deg, system.azimuth_deg, year,
+        system.latitude,
+        system.longitude,
+        system.tilt_deg,
+        system.azimuth_deg,
+        year,
         param_value("pv.performance_ratio_clear_sky"),
     )
     kwp = float(system.capacity_kwp)
@@ -240,8 +348,12 @@ def _ingest_year(systems: list[tuple[Any, bool, int]], rng: random.Random) -> No
                     # ceiling, the month fails the monthly bands and the clear-sky bound (a plausibility flag)
                     kwh = float(system.capacity_kwp)
                 n += 1
-                fields: dict[str, str | None] = {"meter_serial": meter.serial, "timestamp": ts.isoformat(),
-                                                 "unit": "kWh", "interval_minutes": "60"}
+                fields: dict[str, str | None] = {
+                    "meter_serial": meter.serial,
+                    "timestamp": ts.isoformat(),
+                    "unit": "kWh",
+                    "interval_minutes": "60",
+                }
                 if cumulative:
                     register += kwh
                     fields["cumulative"] = f"{register:.3f}"
@@ -280,4 +392,6 @@ def _aggregator_file_with_bad_rows(system: Any, aggregator_user: Any) -> None:
         f"{serial},{(day + timedelta(days=1)).isoformat()}T14:00:00+08:00,60,2.0,0,",  # missing unit
     ]
     data = ("\n".join(lines) + "\n").encode("utf-8")
-    do_ingest(iter_csv(io.BytesIO(data)), source="upload", filename="网关导出-2026年1月.csv", user=aggregator_user)
+    do_ingest(
+        iter_csv(io.BytesIO(data)), source="upload", filename="网关导出-2026年1月.csv", user=aggregator_user
+    )

@@ -9,7 +9,15 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from lowcarbon.metering.models import DailyRollup, DataFlag, IngestBatch, Meter, MonthlyRollup, QuarantinedRow, Reading
+from lowcarbon.metering.models import (
+    DailyRollup,
+    DataFlag,
+    IngestBatch,
+    Meter,
+    MonthlyRollup,
+    QuarantinedRow,
+    Reading,
+)
 from lowcarbon.metering.parsers import iter_csv, iter_records
 from lowcarbon.metering.services import do_ingest
 from tests.factories import make_system, make_user
@@ -20,7 +28,9 @@ HEADER = "meter_serial,timestamp,interval_minutes,energy,cumulative,export,unit\
 
 
 def ingest_csv(text: str, user=None, **kw) -> IngestBatch:
-    return do_ingest(iter_csv(io.BytesIO(text.encode("utf-8"))), source="cli", filename="t.csv", user=user, **kw)
+    return do_ingest(
+        iter_csv(io.BytesIO(text.encode("utf-8"))), source="cli", filename="t.csv", user=user, **kw
+    )
 
 
 @pytest.fixture
@@ -36,7 +46,9 @@ def bidir():
 
 
 def reasons(batch: IngestBatch) -> list[str]:
-    return list(QuarantinedRow.objects.filter(batch=batch).order_by("row_number").values_list("reason", flat=True))
+    return list(
+        QuarantinedRow.objects.filter(batch=batch).order_by("row_number").values_list("reason", flat=True)
+    )
 
 
 def test_good_rows_stored_and_rolled_up(system):
@@ -111,7 +123,9 @@ def test_conflicting_and_identical_duplicates(system):
     assert reasons(again) == ["conflicting_duplicate"]
     # inside one file too
     inside = ingest_csv(
-        HEADER + "M-0001,2025-06-03T11:00:00+08:00,60,1,,,kWh\n" + "M-0001,2025-06-03T11:00:00+08:00,60,2,,,kWh\n"
+        HEADER
+        + "M-0001,2025-06-03T11:00:00+08:00,60,1,,,kWh\n"
+        + "M-0001,2025-06-03T11:00:00+08:00,60,2,,,kWh\n"
     )
     assert inside.rows_accepted == 1 and reasons(inside) == ["conflicting_duplicate"]
 
@@ -148,7 +162,9 @@ def test_cumulative_register_deltas_and_decrease(system):
     )
     assert reasons(batch) == ["cumulative_decrease", "cumulative_out_of_order"]
     meter = Meter.objects.get(serial="M-0001")
-    energies = list(Reading.objects.filter(meter_id=meter.id).order_by("ts").values_list("energy", "interval_s"))
+    energies = list(
+        Reading.objects.filter(meter_id=meter.id).order_by("ts").values_list("energy", "interval_s")
+    )
     assert energies == [(Decimal("0"), 0), (Decimal("3.5"), 3600), (Decimal("4"), 7200)]
     assert DailyRollup.objects.get(meter_id=meter.id).energy == Decimal("7.5")
     # the register continues in a later file
@@ -160,7 +176,9 @@ def test_cumulative_register_deltas_and_decrease(system):
 def test_register_rollover_only_when_configured(system):
     Meter.objects.filter(serial="M-0001").update(register_wrap=Decimal("99999.9"))
     batch = ingest_csv(
-        HEADER + "M-0001,2025-06-01T10:00:00+08:00,,,99998,,kWh\n" + "M-0001,2025-06-01T11:00:00+08:00,,,1.1,,kWh\n"
+        HEADER
+        + "M-0001,2025-06-01T10:00:00+08:00,,,99998,,kWh\n"
+        + "M-0001,2025-06-01T11:00:00+08:00,,,1.1,,kWh\n"
     )
     assert batch.rows_accepted == 2
     meter = Meter.objects.get(serial="M-0001")
@@ -171,16 +189,27 @@ def test_meter_replacement_new_meter_continues(system):
     from lowcarbon.metering.models import MeterReplacement
 
     old = Meter.objects.get(serial="M-0001")
-    ingest_csv(HEADER + "M-0001,2025-06-01T10:00:00+08:00,,,500,,kWh\nM-0001,2025-06-01T11:00:00+08:00,,,503,,kWh\n")
+    ingest_csv(
+        HEADER + "M-0001,2025-06-01T10:00:00+08:00,,,500,,kWh\nM-0001,2025-06-01T11:00:00+08:00,,,503,,kWh\n"
+    )
     replaced_at = datetime(2025, 6, 1, 4, 30, tzinfo=UTC)  # 12:30 Shanghai
     new = Meter.objects.create(
-        serial="M-0002", purpose=old.purpose, subject_kind=old.subject_kind, subject_id=old.subject_id,
-        installed_at=replaced_at, initial_register=Decimal("0"),
+        serial="M-0002",
+        purpose=old.purpose,
+        subject_kind=old.subject_kind,
+        subject_id=old.subject_id,
+        installed_at=replaced_at,
+        initial_register=Decimal("0"),
     )
     old.removed_at = replaced_at
     old.save()
-    MeterReplacement.objects.create(old_meter=old, new_meter=new, replaced_at=replaced_at,
-                                    old_final_reading=Decimal("504"), new_initial_reading=Decimal("0"))
+    MeterReplacement.objects.create(
+        old_meter=old,
+        new_meter=new,
+        replaced_at=replaced_at,
+        old_final_reading=Decimal("504"),
+        new_initial_reading=Decimal("0"),
+    )
     batch = ingest_csv(
         HEADER
         + "M-0001,2025-06-01T13:00:00+08:00,,,505,,kWh\n"  # old meter after its removal
@@ -215,7 +244,9 @@ def test_owner_cannot_send_readings_for_another_owners_meter(system):
 
 def test_client_key_takes_effect_once(system):
     user = system.owner_user
-    recs = [{"meter_serial": "M-0001", "timestamp": "2025-06-01T11:00:00+08:00", "energy": "1", "unit": "kWh"}]
+    recs = [
+        {"meter_serial": "M-0001", "timestamp": "2025-06-01T11:00:00+08:00", "energy": "1", "unit": "kWh"}
+    ]
     b1 = do_ingest(iter_records(recs), source="api", user=user, client_key="gw-42")
     b2 = do_ingest(iter_records(recs), source="api", user=user, client_key="gw-42")
     assert b1.pk == b2.pk and IngestBatch.objects.count() == 1
@@ -231,7 +262,9 @@ def test_chinese_headers_and_gbk_file(system):
 
 def test_streaming_in_chunks_matches_single_pass(system):
     rows = "".join(
-        f"M-0001,2025-09-{d:02d}T{h:02d}:00:00+08:00,60,{(h % 7) / 3:.4f},,,kWh\n" for d in range(1, 11) for h in range(24)
+        f"M-0001,2025-09-{d:02d}T{h:02d}:00:00+08:00,60,{(h % 7) / 3:.4f},,,kWh\n"
+        for d in range(1, 11)
+        for h in range(24)
     )
     batch = ingest_csv(HEADER + rows, chunk_size=37)
     assert batch.rows_accepted == 240

@@ -19,7 +19,10 @@ class MembershipInline(admin.TabularInline):
 class PersonAdmin(UserAdmin):
     list_display = ("username", "real_name", "phone_masked", "id_number_masked", "is_staff")
     search_fields = ("username", "real_name")
-    fieldsets = (*UserAdmin.fieldsets, (_("Real-name data"), {"fields": ("real_name", "phone", "preferred_language")}))
+    fieldsets = (
+        *UserAdmin.fieldsets,
+        (_("Real-name data"), {"fields": ("real_name", "phone", "preferred_language")}),
+    )
     inlines = [RoleGrantInline, MembershipInline]
 
     @admin.display(description=_("phone"))

@@ -34,7 +34,11 @@ def me(request: Request) -> Response:
         "phone_masked": u.phone_masked,
         "id_number_masked": u.id_number_masked,
         "roles": [
-            {"role": g.role, "label": str(g.get_role_display()), "organisation": g.organisation.name if g.organisation else None}
+            {
+                "role": g.role,
+                "label": str(g.get_role_display()),
+                "organisation": g.organisation.name if g.organisation else None,
+            }
             for g in u.role_grants.select_related("organisation")
         ],
         "organisations": [m.organisation.name for m in u.memberships.select_related("organisation")],

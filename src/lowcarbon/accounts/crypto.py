@@ -28,4 +28,6 @@ def decrypt(token: str) -> str:
 
 
 def lookup_hash(value: str) -> str:
-    return hmac.new(_key_material(), value.strip().upper().encode(), hashlib.sha256).hexdigest() if value else ""
+    return (
+        hmac.new(_key_material(), value.strip().upper().encode(), hashlib.sha256).hexdigest() if value else ""
+    )

@@ -36,7 +36,10 @@ class User(AbstractUser):
     id_number_encrypted = models.TextField(_("ID-card number (encrypted)"), blank=True, editable=False)
     id_number_hash = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
     preferred_language = models.CharField(
-        _("preferred language"), max_length=10, choices=[("zh-hans", "简体中文"), ("en", "English")], default="zh-hans"
+        _("preferred language"),
+        max_length=10,
+        choices=[("zh-hans", "简体中文"), ("en", "English")],
+        default="zh-hans",
     )
 
     class Meta:
@@ -118,7 +121,9 @@ class Organisation(models.Model):
         verbose_name_plural = _("organisations")
         constraints = [
             models.UniqueConstraint(
-                fields=["credit_code"], condition=~models.Q(credit_code=""), name="organisation_credit_code_unique"
+                fields=["credit_code"],
+                condition=~models.Q(credit_code=""),
+                name="organisation_credit_code_unique",
             )
         ]
 
@@ -141,7 +146,9 @@ class Membership(models.Model):
         ADMIN = "admin", _("Administrator")
         MEMBER = "member", _("Member")
 
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("person"))
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("person")
+    )
     organisation = models.ForeignKey(
         Organisation, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("organisation")
     )
@@ -157,7 +164,9 @@ class Membership(models.Model):
 class RoleGrant(models.Model):
     """A role held by a person, optionally on behalf of an organisation."""
 
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="role_grants", verbose_name=_("person"))
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="role_grants", verbose_name=_("person")
+    )
     role = models.CharField(_("role"), max_length=30, choices=Role.choices)
     organisation = models.ForeignKey(
         Organisation, null=True, blank=True, on_delete=models.CASCADE, verbose_name=_("organisation")
@@ -167,7 +176,9 @@ class RoleGrant(models.Model):
     class Meta:
         verbose_name = _("role grant")
         verbose_name_plural = _("role grants")
-        constraints = [models.UniqueConstraint(fields=["user", "role", "organisation"], name="rolegrant_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "role", "organisation"], name="rolegrant_unique")
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} · {self.get_role_display()}"

@@ -17,7 +17,9 @@ def account(request):  # type: ignore[no-untyped-def]
     memberships = user.memberships.select_related("organisation")
     token = Token.objects.filter(user=user).first()
     return render(
-        request, "accounts/account.html", {"grants": grants, "memberships": memberships, "has_token": token is not None}
+        request,
+        "accounts/account.html",
+        {"grants": grants, "memberships": memberships, "has_token": token is not None},
     )
 
 

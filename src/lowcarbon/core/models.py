@@ -22,17 +22,28 @@ class Parameter(models.Model):
     confidence = models.CharField(
         _("confidence"),
         max_length=2,
-        choices=[("C", _("confirmed")), ("S", _("secondary")), ("M", _("from memory")), ("A", _("assumption"))],
+        choices=[
+            ("C", _("confirmed")),
+            ("S", _("secondary")),
+            ("M", _("from memory")),
+            ("A", _("assumption")),
+        ],
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, verbose_name=_("created by")
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        verbose_name=_("created by"),
     )
 
     class Meta:
         verbose_name = _("parameter")
         verbose_name_plural = _("parameters")
-        constraints = [models.UniqueConstraint(fields=["key", "version"], name="parameter_key_version_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["key", "version"], name="parameter_key_version_unique")
+        ]
         ordering = ["key", "-version"]
 
     def __str__(self) -> str:

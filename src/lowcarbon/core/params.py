@@ -34,7 +34,12 @@ def set_parameter(key: str, value: Decimal, valid_from: date, source: str, user=
     last = Parameter.objects.filter(key=key).order_by("-version").first()
     base = {}
     if last is not None:
-        base = {"unit": last.unit, "label_zh": last.label_zh, "label_en": last.label_en, "confidence": last.confidence}
+        base = {
+            "unit": last.unit,
+            "label_zh": last.label_zh,
+            "label_en": last.label_en,
+            "confidence": last.confidence,
+        }
     base.update(extra)
     return Parameter.objects.create(
         key=key,

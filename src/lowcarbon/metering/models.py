@@ -40,8 +40,12 @@ class Meter(models.Model):
 
     serial = models.CharField(_("meter serial number"), max_length=64, unique=True)
     purpose = models.CharField(_("purpose"), max_length=20, choices=Purpose.choices)
-    quantity = models.CharField(_("quantity"), max_length=20, choices=Quantity.choices, default=Quantity.ELECTRICITY)
-    sub_item = models.CharField(_("sub-item code"), max_length=10, blank=True, help_text=_("e.g. 01A00 lighting"))
+    quantity = models.CharField(
+        _("quantity"), max_length=20, choices=Quantity.choices, default=Quantity.ELECTRICITY
+    )
+    sub_item = models.CharField(
+        _("sub-item code"), max_length=10, blank=True, help_text=_("e.g. 01A00 lighting")
+    )
     subject_kind = models.CharField(_("subject kind"), max_length=30, db_index=True)
     subject_id = models.BigIntegerField(_("subject id"), db_index=True)
     installed_at = models.DateTimeField(_("installed at"), null=True, blank=True)
@@ -79,8 +83,12 @@ class MeterReplacement(models.Model):
         Meter, on_delete=models.PROTECT, related_name="replaces", verbose_name=_("new meter")
     )
     replaced_at = models.DateTimeField(_("replaced at"))
-    old_final_reading = models.DecimalField(_("old meter final reading (kWh)"), max_digits=16, decimal_places=4)
-    new_initial_reading = models.DecimalField(_("new meter first reading (kWh)"), max_digits=16, decimal_places=4)
+    old_final_reading = models.DecimalField(
+        _("old meter final reading (kWh)"), max_digits=16, decimal_places=4
+    )
+    new_initial_reading = models.DecimalField(
+        _("new meter first reading (kWh)"), max_digits=16, decimal_places=4
+    )
     work_order = models.CharField(_("work order"), max_length=100, blank=True)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT)
     recorded_at = models.DateTimeField(auto_now_add=True)
@@ -161,7 +169,11 @@ class IngestBatch(models.Model):
     source = models.CharField(_("source"), max_length=10, choices=Source.choices)
     filename = models.CharField(_("file name"), max_length=255, blank=True)
     submitted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, verbose_name=_("submitted by")
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        verbose_name=_("submitted by"),
     )
     client_key = models.CharField(_("client key"), max_length=100, blank=True)
     started_at = models.DateTimeField(_("started at"), auto_now_add=True)
@@ -180,7 +192,9 @@ class IngestBatch(models.Model):
         ordering = ["-started_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["submitted_by", "client_key"], condition=~models.Q(client_key=""), name="batch_client_key_unique"
+                fields=["submitted_by", "client_key"],
+                condition=~models.Q(client_key=""),
+                name="batch_client_key_unique",
             )
         ]
 
@@ -191,7 +205,9 @@ class IngestBatch(models.Model):
 class QuarantinedRow(models.Model):
     """A rejected row, kept with its file, row number, reason code, field and original text."""
 
-    batch = models.ForeignKey(IngestBatch, on_delete=models.CASCADE, related_name="quarantine", verbose_name=_("batch"))
+    batch = models.ForeignKey(
+        IngestBatch, on_delete=models.CASCADE, related_name="quarantine", verbose_name=_("batch")
+    )
     row_number = models.PositiveIntegerField(_("row"))
     reason = models.CharField(_("reason code"), max_length=40, db_index=True)
     field = models.CharField(_("field"), max_length=40, blank=True)

@@ -93,7 +93,10 @@ def iter_xlsx(binary: IO[bytes]) -> Iterator[RawRow]:
         for i, values in _guarded(rows):
             if values is None or all(v is None or str(v).strip() == "" for v in values):
                 continue
-            cells = ["" if v is None else (v.isoformat(sep=" ") if hasattr(v, "isoformat") else str(v)) for v in values]
+            cells = [
+                "" if v is None else (v.isoformat(sep=" ") if hasattr(v, "isoformat") else str(v))
+                for v in values
+            ]
             fields = {names[j]: cells[j] for j in range(min(len(names), len(cells)))}
             yield RawRow(i, fields, ",".join(cells))
     finally:

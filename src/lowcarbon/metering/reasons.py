@@ -5,7 +5,9 @@ from __future__ import annotations
 from django.utils.translation import gettext_lazy as _
 
 REASON_MESSAGES = {
-    "unknown_meter": _("Unknown meter: no meter with this serial number among the meters you may send readings for."),
+    "unknown_meter": _(
+        "Unknown meter: no meter with this serial number among the meters you may send readings for."
+    ),
     "missing_field": _("A required field is missing."),
     "unparseable_field": _("A field could not be read (not a number, date or time)."),
     "unit_mismatch": _("The unit does not fit this meter."),

@@ -177,7 +177,9 @@ def _load_specs(serials: set[str], ctx: _Context) -> None:
     for kind, group in by_kind.items():
         provider = _PROVIDERS.get(kind)
         extra = provider.specs(group) if provider else {}
-        allowed = {m.id for m in group} if admin else (provider.managed(ctx.user, group) if provider else set())
+        allowed = (
+            {m.id for m in group} if admin else (provider.managed(ctx.user, group) if provider else set())
+        )
         for m in group:
             if m.id not in allowed:
                 continue
@@ -290,8 +292,16 @@ def _store(batch: IngestBatch, outcome: Outcome, ctx: _Context) -> None:
         )
         bid = batch.pk
         params = [
-            (c.meter_id, ts_a(c.ts), c.interval_s, dec_a(c.energy), dec_a(c.cumulative), dec_a(c.export),
-             dec_a(c.export_cumulative), bid)
+            (
+                c.meter_id,
+                ts_a(c.ts),
+                c.interval_s,
+                dec_a(c.energy),
+                dec_a(c.cumulative),
+                dec_a(c.export),
+                dec_a(c.export_cumulative),
+                bid,
+            )
             for c in outcome.accepted
         ]
         with connection.cursor() as cur:
@@ -374,7 +384,10 @@ def _update_rollups(accepted: list[Candidate], ctx: _Context) -> None:
             "covered_s = metering_dailyrollup.covered_s + excluded.covered_s, "
             "max_energy = CASE WHEN excluded.max_energy > metering_dailyrollup.max_energy "
             "THEN excluded.max_energy ELSE metering_dailyrollup.max_energy END",
-            [(mid, day_a(day), dec(v[0]), dec(v[1]), v[2], v[3], dec(v[4])) for (mid, day), v in daily.items()],
+            [
+                (mid, day_a(day), dec(v[0]), dec(v[1]), v[2], v[3], dec(v[4]))
+                for (mid, day), v in daily.items()
+            ],
         )
         cur.executemany(
             "INSERT INTO metering_monthlyrollup (meter_id, month, energy, export, n_readings, covered_s) "
@@ -407,7 +420,9 @@ def _flag_gaps(days: list[tuple[int, date]], ctx: _Context) -> None:
             DataFlag.objects.filter(meter_id=mid, day__in=complete, code="meter_gap").delete()
         if gaps:
             existing = set(
-                DataFlag.objects.filter(meter_id=mid, day__in=list(gaps), code="meter_gap").values_list("day", flat=True)
+                DataFlag.objects.filter(meter_id=mid, day__in=list(gaps), code="meter_gap").values_list(
+                    "day", flat=True
+                )
             )
             DataFlag.objects.bulk_create(
                 [

@@ -9,7 +9,6 @@ class MethodologyConfig(AppConfig):
 
     def ready(self) -> None:
         from lowcarbon.metering.services import register_ingest_hook
-
         from lowcarbon.pv.plausibility import register_flag_cleared_hook
 
         register_ingest_hook(_quantify_after_ingest)

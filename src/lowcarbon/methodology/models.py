@@ -45,8 +45,12 @@ class GridFactor(models.Model):
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     scope = models.CharField(_("scope"), max_length=60, help_text=_("e.g. regional:南方"))
     edition_year = models.PositiveIntegerField(_("edition year"))
-    ef_om = models.DecimalField(_("operating margin EF_OM"), max_digits=8, decimal_places=4, null=True, blank=True)
-    ef_bm = models.DecimalField(_("build margin EF_BM"), max_digits=8, decimal_places=4, null=True, blank=True)
+    ef_om = models.DecimalField(
+        _("operating margin EF_OM"), max_digits=8, decimal_places=4, null=True, blank=True
+    )
+    ef_bm = models.DecimalField(
+        _("build margin EF_BM"), max_digits=8, decimal_places=4, null=True, blank=True
+    )
     w_om = models.DecimalField(_("weight w_OM"), max_digits=5, decimal_places=4, null=True, blank=True)
     w_bm = models.DecimalField(_("weight w_BM"), max_digits=5, decimal_places=4, null=True, blank=True)
     ef_avg = models.DecimalField(_("average factor"), max_digits=8, decimal_places=4, null=True, blank=True)
@@ -81,7 +85,9 @@ class FactorAssignment(models.Model):
     class Meta:
         verbose_name = _("factor assignment")
         verbose_name_plural = _("factor assignments")
-        constraints = [models.UniqueConstraint(fields=["methodology", "valid_from"], name="factor_assignment_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["methodology", "valid_from"], name="factor_assignment_unique")
+        ]
 
 
 class Quantification(models.Model):
@@ -106,7 +112,9 @@ class Quantification(models.Model):
         ordering = ["system_id", "month"]
         constraints = [
             models.UniqueConstraint(
-                fields=["system_id", "month"], condition=models.Q(superseded_at__isnull=True), name="quantification_current_unique"
+                fields=["system_id", "month"],
+                condition=models.Q(superseded_at__isnull=True),
+                name="quantification_current_unique",
             )
         ]
         indexes = [models.Index(fields=["system_id", "month"], name="quant_sys_month_idx")]

@@ -48,5 +48,7 @@ def aggregator_orgs(user) -> list[int]:  # type: ignore[no-untyped-def]
     if user is None or not user.is_authenticated:
         return []
     return list(
-        user.role_grants.filter(role=Role.AGGREGATOR, organisation__isnull=False).values_list("organisation_id", flat=True)
+        user.role_grants.filter(role=Role.AGGREGATOR, organisation__isnull=False).values_list(
+            "organisation_id", flat=True
+        )
     )

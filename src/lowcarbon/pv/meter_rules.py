@@ -44,7 +44,9 @@ def _specs(meters: list[Meter]) -> dict[int, dict[str, Any]]:
 def _managed(user: Any, meters: list[Meter]) -> set[int]:
     from lowcarbon.pv.access import managed_systems
 
-    ids = set(managed_systems(user).filter(id__in={m.subject_id for m in meters}).values_list("id", flat=True))
+    ids = set(
+        managed_systems(user).filter(id__in={m.subject_id for m in meters}).values_list("id", flat=True)
+    )
     return {m.id for m in meters if m.subject_id in ids}
 
 

@@ -77,7 +77,11 @@ class PVSystem(models.Model):
     metering = models.CharField(_("metering arrangement"), max_length=20, choices=MeteringArrangement.choices)
     installer = models.CharField(_("installer"), max_length=200, blank=True)
     registered_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("registered by")
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("registered by"),
     )
     registered_at = models.DateTimeField(_("registered at"), auto_now_add=True)
     is_demo = models.BooleanField(_("demo data"), default=False)
@@ -114,7 +118,9 @@ class Evidence(models.Model):
         SETTLEMENT = "settlement", _("Electricity settlement statement")
         OTHER = "other", _("Other")
 
-    system = models.ForeignKey(PVSystem, on_delete=models.CASCADE, related_name="evidence", verbose_name=_("PV system"))
+    system = models.ForeignKey(
+        PVSystem, on_delete=models.CASCADE, related_name="evidence", verbose_name=_("PV system")
+    )
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     file = models.FileField(_("file"), upload_to="evidence/%Y/%m/")
     original_name = models.CharField(_("file name"), max_length=255)
@@ -146,14 +152,18 @@ class ProgrammeClaim(models.Model):
         verbose_name = _("other-programme claim")
         verbose_name_plural = _("other-programme claims")
         constraints = [
-            models.CheckConstraint(condition=models.Q(period_end__gte=models.F("period_start")), name="claim_period_order")
+            models.CheckConstraint(
+                condition=models.Q(period_end__gte=models.F("period_start")), name="claim_period_order"
+            )
         ]
 
 
 class ManagementConsent(models.Model):
     """The owner's recorded consent that an aggregator manages a system (and, later, to whom units are credited)."""
 
-    system = models.ForeignKey(PVSystem, on_delete=models.CASCADE, related_name="consents", verbose_name=_("PV system"))
+    system = models.ForeignKey(
+        PVSystem, on_delete=models.CASCADE, related_name="consents", verbose_name=_("PV system")
+    )
     aggregator = models.ForeignKey(
         Organisation, on_delete=models.PROTECT, related_name="managed_consents", verbose_name=_("aggregator")
     )
@@ -178,7 +188,9 @@ class PlausibilityFlag(models.Model):
         WARN = "warn", _("Warning")
         REJECT = "reject", _("Reject")
 
-    system = models.ForeignKey(PVSystem, on_delete=models.CASCADE, related_name="flags", verbose_name=_("PV system"))
+    system = models.ForeignKey(
+        PVSystem, on_delete=models.CASCADE, related_name="flags", verbose_name=_("PV system")
+    )
     month = models.DateField(_("month"))
     code = models.CharField(_("check"), max_length=40)
     severity = models.CharField(_("severity"), max_length=10, choices=Severity.choices)
@@ -216,5 +228,7 @@ class ClearSkyProfile(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["lat", "lon", "tilt", "azimuth", "year", "model_version"], name="clearsky_unique")
+            models.UniqueConstraint(
+                fields=["lat", "lon", "tilt", "azimuth", "year", "model_version"], name="clearsky_unique"
+            )
         ]

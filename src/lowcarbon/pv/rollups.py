@@ -65,8 +65,8 @@ def daily_generation(system_id: int, start: date, end: date) -> dict[date, Decim
     """{day: kWh} of one system between start and end inclusive."""
     meter_ids = meters_by_system([system_id]).get(system_id, [])
     out: dict[date, Decimal] = defaultdict(Decimal)
-    for day, energy in DailyRollup.objects.filter(meter_id__in=meter_ids, day__gte=start, day__lte=end).values_list(
-        "day", "energy"
-    ):
+    for day, energy in DailyRollup.objects.filter(
+        meter_id__in=meter_ids, day__gte=start, day__lte=end
+    ).values_list("day", "energy"):
         out[day] += energy
     return dict(out)

@@ -28,5 +28,6 @@ COMMUNITIES = [
 def load_communities(Community) -> None:  # type: ignore[no-untyped-def]
     for code, zh, en, lat, lon in COMMUNITIES:
         Community.objects.update_or_create(
-            code=code, defaults={"name_zh": zh, "name_en": en, "latitude": Decimal(lat), "longitude": Decimal(lon)}
+            code=code,
+            defaults={"name_zh": zh, "name_en": en, "latitude": Decimal(lat), "longitude": Decimal(lon)},
         )

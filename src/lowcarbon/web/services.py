@@ -9,15 +9,18 @@ from django.db.models import Sum
 
 def home_summary(user) -> dict:  # type: ignore[no-untyped-def]
     from lowcarbon.methodology.models import Quantification
-    from lowcarbon.pv.models import PVSystem
     from lowcarbon.pv.access import visible_systems
+    from lowcarbon.pv.models import PVSystem
 
     public = PVSystem.objects.all()
     totals = {
         "systems": public.count(),
         "capacity_kwp": public.aggregate(s=Sum("capacity_kwp"))["s"] or Decimal(0),
-        "er_kg": Quantification.objects.filter(superseded_at__isnull=True).aggregate(s=Sum("er_kg"))["s"] or Decimal(0),
-        "generation_kwh": Quantification.objects.filter(superseded_at__isnull=True).aggregate(s=Sum("generation_kwh"))["s"]
+        "er_kg": Quantification.objects.filter(superseded_at__isnull=True).aggregate(s=Sum("er_kg"))["s"]
+        or Decimal(0),
+        "generation_kwh": Quantification.objects.filter(superseded_at__isnull=True).aggregate(
+            s=Sum("generation_kwh")
+        )["s"]
         or Decimal(0),
     }
     mine = None

@@ -11,7 +11,11 @@ ENERGY_UNITS: dict[str, Decimal] = {"wh": Decimal("0.001"), "kwh": Decimal(1), "
 #: volume units accepted for water and gas meters, factor to m3
 VOLUME_UNITS: dict[str, Decimal] = {"m3": Decimal(1), "l": Decimal("0.001")}
 #: heat / cooling energy units, factor to kWh
-HEAT_UNITS: dict[str, Decimal] = {"kwh": Decimal(1), "mwh": Decimal(1000), "gj": Decimal("277.7777777777777777777777778")}
+HEAT_UNITS: dict[str, Decimal] = {
+    "kwh": Decimal(1),
+    "mwh": Decimal(1000),
+    "gj": Decimal("277.7777777777777777777777778"),
+}
 
 KWH_Q = Decimal("0.0001")  # stored precision of energy (0.1 Wh)
 KG_Q = Decimal("0.001")  # stored precision of emissions (1 g)

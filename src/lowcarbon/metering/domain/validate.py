@@ -364,7 +364,11 @@ def _validate_one(
         )
         if identical and (export is None or _same(export, prev.export)):
             return _DUPLICATE
-        return (CONFLICTING_DUPLICATE, "energy" if energy is not None else "cumulative", f"stored {prev.energy}")
+        return (
+            CONFLICTING_DUPLICATE,
+            "energy" if energy is not None else "cumulative",
+            f"stored {prev.energy}",
+        )
 
     state = states.get(spec.meter_id)
     interval_s = p.interval_s or spec.default_interval_s

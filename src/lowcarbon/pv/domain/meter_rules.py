@@ -39,14 +39,20 @@ class PhysicalCeilingRule:
     def limit_kwh(self, interval_s: int) -> Decimal:
         limit = self._limits.get(interval_s)
         if limit is None:
-            limit = self._limits[interval_s] = self.capacity_kwp * Decimal(interval_s) / Decimal(3600) * self.margin
+            limit = self._limits[interval_s] = (
+                self.capacity_kwp * Decimal(interval_s) / Decimal(3600) * self.margin
+            )
         return limit
 
     def check(self, c: Candidate) -> tuple[str, str, str] | None:
         if c.interval_s > 0:
             limit = self.limit_kwh(c.interval_s)
             if c.energy > limit:
-                return (ABOVE_PHYSICAL_CEILING, "energy", f"{c.energy} > {limit.quantize(Decimal('0.001'))} kWh")
+                return (
+                    ABOVE_PHYSICAL_CEILING,
+                    "energy",
+                    f"{c.energy} > {limit.quantize(Decimal('0.001'))} kWh",
+                )
         return None
 
 

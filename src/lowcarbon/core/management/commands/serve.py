@@ -16,7 +16,9 @@ class Command(BaseCommand):
         parser.add_argument("--demo", action="store_true", help="load the demo data (once) before starting")
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", default="8000")
-        parser.add_argument("--no-run", action="store_true", help="prepare everything but do not start the server")
+        parser.add_argument(
+            "--no-run", action="store_true", help="prepare everything but do not start the server"
+        )
 
     def handle(self, *args, **opts):  # type: ignore[no-untyped-def]
         call_command("migrate", interactive=False, verbosity=0)
@@ -30,7 +32,10 @@ class Command(BaseCommand):
         url = f"http://{opts['host']}:{opts['port']}/"
         db = settings.DATABASES["default"]
         self.stdout.write(self.style.SUCCESS(_("Xiaolan low-carbon platform: %(url)s") % {"url": url}))
-        self.stdout.write(_("Database: %(engine)s %(name)s") % {"engine": db["ENGINE"].rsplit(".", 1)[-1], "name": db.get("NAME")})
+        self.stdout.write(
+            _("Database: %(engine)s %(name)s")
+            % {"engine": db["ENGINE"].rsplit(".", 1)[-1], "name": db.get("NAME")}
+        )
         if logins:
             self.stdout.write(_("Demo log-ins (password for all: %(pw)s):") % {"pw": DEMO_PASSWORD})
             for username, label in logins:

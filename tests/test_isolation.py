@@ -1,0 +1,165 @@
+"""Owner-to-owner isolation on every page and endpoint: another owner gets 404/403 for objects and never sees
+them in lists; every route of the project is classified here, so a new route must be added to be tested."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+from rest_framework.authtoken.models import Token
+
+from lowcarbon.metering.models import IngestBatch, Meter
+from lowcarbon.metering.parsers import iter_csv
+from lowcarbon.metering.services import do_ingest
+from lowcarbon.pv.models import PlausibilityFlag
+from tests.factories import PASSWORD, make_system, make_user
+
+pytestmark = [pytest.mark.django_db, pytest.mark.integration]
+
+# routes reachable without log-in, or not about any one owner's data
+PUBLIC_OR_GENERIC = {
+    "home",
+    "login",
+    "logout",
+    "account",
+    "account_token",
+    "set_language",
+    "javascript-catalog",
+    "api-schema",
+    "api-docs",
+    "api-redoc",
+    "api-me",
+    "api-methodologies",
+    "api-grid-factors",
+    "api-community-list",
+    "api-community-detail",
+    "methodology:factors",
+    "metering:upload",
+    "metering:sample_csv",
+    "pv:register",
+    "pv:bulk_register",
+    "pv:bulk_template",
+    "api-readings-batch",
+    "api-quantify",
+    "api-pv-system-bulk",
+}
+# lists: another owner's objects must not appear
+LISTS = {
+    "pv:system_list": "/pv/",
+    "metering:batch_list": "/metering/batches/",
+    "pv:flag_queue": "/pv/flags/",
+    "api-pv-system-list": "/api/v1/pv-systems/",
+    "api-ingest-batch-list": "/api/v1/ingest-batches/",
+    "api-quantifications": "/api/v1/quantifications/",
+}
+
+
+def _names(resolver=None, prefix=""):  # type: ignore[no-untyped-def]
+    resolver = resolver or get_resolver()
+    for p in resolver.url_patterns:
+        if isinstance(p, URLResolver):
+            if p.namespace == "admin" or (p.app_name == "admin"):
+                continue
+            ns = f"{prefix}{p.namespace}:" if p.namespace else prefix
+            yield from _names(p, ns)
+        elif isinstance(p, URLPattern) and p.name:
+            yield prefix + p.name
+
+
+@pytest.fixture
+def world(media_root):
+    alice = make_user("owner_household", username="alice")
+    bob = make_user("owner_household", username="bob")
+    system = make_system(alice, serial="ALICE-001")
+    make_system(bob, serial="BOB-0001")
+    data = (
+        "meter_serial,timestamp,energy,unit\nALICE-001,2025-06-01T12:00:00+08:00,1.5,kWh\nALICE-001,x,1,kWh\n"
+    )
+    batch = do_ingest(iter_csv(io.BytesIO(data.encode())), source="upload", filename="a.csv", user=alice)
+    flag = PlausibilityFlag.objects.create(
+        system=system,
+        month=date(2025, 6, 1),
+        code="monthly_yield_reject",
+        severity="reject",
+        value=250,
+        limit=200,
+    )
+    return {"alice": alice, "bob": bob, "system": system, "batch": batch, "flag": flag}
+
+
+def _object_urls(w):  # type: ignore[no-untyped-def]
+    code, b, f = w["system"].code, w["batch"].pk, w["flag"].pk
+    return {
+        "pv:system_detail": ("get", f"/pv/systems/{code}/"),
+        "pv:replace_meter": ("get", f"/pv/systems/{code}/replace-meter/"),
+        "pv:add_evidence": ("post", f"/pv/systems/{code}/evidence/"),
+        "pv:evidence_file": ("get", f"/pv/systems/{code}/evidence/1/"),
+        "pv:add_claim": ("post", f"/pv/systems/{code}/claims/"),
+        "pv:grant_consent": ("post", f"/pv/systems/{code}/consents/"),
+        "pv:revoke_consent": ("post", f"/pv/systems/{code}/consents/1/revoke/"),
+        "pv:clear_flag": ("post", f"/pv/flags/{f}/clear/"),
+        "metering:batch_detail": ("get", f"/metering/batches/{b}/"),
+        "metering:quarantine_csv": ("get", f"/metering/batches/{b}/quarantine.csv"),
+        "api-pv-system-detail": ("get", f"/api/v1/pv-systems/{code}/"),
+        "api-pv-system-monthly": ("get", f"/api/v1/pv-systems/{code}/monthly/"),
+        "api-ingest-batch-detail": ("get", f"/api/v1/ingest-batches/{b}/"),
+        "api-ingest-batch-quarantine": ("get", f"/api/v1/ingest-batches/{b}/quarantine/"),
+    }
+
+
+def test_every_route_is_classified(world):
+    known = PUBLIC_OR_GENERIC | set(LISTS) | set(_object_urls(world))
+    missing = sorted(set(_names()) - known)
+    assert not missing, f"classify these routes in tests/test_isolation.py: {missing}"
+
+
+def test_other_owner_cannot_reach_objects(world):
+    bob = Client()
+    assert bob.login(username="bob", password=PASSWORD)
+    token = Token.objects.create(user=world["bob"])
+    api = Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+    for name, (method, url) in _object_urls(world).items():
+        client = api if url.startswith("/api/") else bob
+        resp = getattr(client, method)(url, {"note": "x", "programme": "ccer"} if method == "post" else None)
+        assert resp.status_code in (403, 404), f"{name} {url} answered {resp.status_code}"
+        assert world["system"].code.encode() not in resp.content, name
+    world["flag"].refresh_from_db()
+    assert world["flag"].cleared_at is None
+
+
+def test_lists_do_not_show_other_owners_data(world):
+    bob = Client()
+    assert bob.login(username="bob", password=PASSWORD)
+    for name, url in LISTS.items():
+        resp = bob.get(url)
+        assert resp.status_code in (200, 403), f"{name} answered {resp.status_code}"
+        body = resp.content.decode()
+        assert world["system"].code not in body and "ALICE-001" not in body, name
+        assert f"/metering/batches/{world['batch'].pk}/" not in body, name
+    # quantifications filtered by another owner's system
+    assert bob.get(f"/api/v1/quantifications/?system={world['system'].code}").status_code in (403, 404)
+
+
+def test_owner_reaches_own_objects(world):
+    alice = Client()
+    assert alice.login(username="alice", password=PASSWORD)
+    for name in (
+        "pv:system_detail",
+        "metering:batch_detail",
+        "metering:quarantine_csv",
+        "api-pv-system-detail",
+        "api-ingest-batch-detail",
+    ):
+        method, url = _object_urls(world)[name]
+        assert alice.get(url).status_code == 200, name
+
+
+def test_anonymous_is_sent_to_log_in(world):
+    anon = Client()
+    for name, (method, url) in _object_urls(world).items():
+        resp = getattr(anon, method)(url)
+        assert resp.status_code in (302, 401, 403), f"{name} answered {resp.status_code}"
+    assert IngestBatch.objects.count() == 1 and Meter.objects.count() == 2
