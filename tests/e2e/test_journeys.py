@@ -177,7 +177,8 @@ def test_household_aggregator_and_english(live_server, browser, demo, tmp_path):
     ctx = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
     page = ctx.new_page()
     login(page, base, "household01")
-    page.select_option("select[name=language]", "en")
+    with page.expect_navigation():
+        page.select_option("select[name=language]", "en")
     page.wait_for_load_state("networkidle")
     page.goto(f"{base}/pv/systems/{system.code}/?year=2025")
     assert page.locator("html").get_attribute("lang") == "en"

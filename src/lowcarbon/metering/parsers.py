@@ -16,7 +16,7 @@ class FileFormatError(ValueError):
     """The file as a whole cannot be read (not CSV/Excel, no header)."""
 
 
-def _decoded_lines(binary: IO[bytes]) -> Iterator[str]:
+def _decoded_lines(binary: IO[bytes]) -> io.TextIOWrapper:
     head = binary.read(65536)
     encoding = "utf-8-sig"
     try:
@@ -25,10 +25,12 @@ def _decoded_lines(binary: IO[bytes]) -> Iterator[str]:
         # a multi-byte character cut at the end of the sample is fine
         if exc.start < len(head) - 4:
             encoding = "gb18030"
-    text_stream = io.TextIOWrapper(
-        io.BufferedReader(_Prefixed(head, binary)), encoding=encoding, errors="replace", newline=""
+    return io.TextIOWrapper(
+        io.BufferedReader(_Prefixed(head, binary), buffer_size=1 << 16),
+        encoding=encoding,
+        errors="replace",
+        newline="",
     )
-    yield from text_stream
 
 
 class _Prefixed(io.RawIOBase):
@@ -64,12 +66,10 @@ def iter_csv(binary: IO[bytes]) -> Iterator[RawRow]:
     names = [canonical_field(h) for h in header]
     if "meter_serial" not in names or "timestamp" not in names:
         raise FileFormatError("header must name meter_serial and timestamp")
-    n = len(names)
     for i, cells in enumerate(reader, start=1):
-        if not cells or all(not c.strip() for c in cells):
+        if not cells or (not cells[0].strip() and all(not c.strip() for c in cells)):
             continue
-        fields = {names[j]: cells[j] for j in range(min(n, len(cells)))}
-        yield RawRow(i, fields, ",".join(cells))
+        yield RawRow(i, dict(zip(names, cells, strict=False)), ",".join(cells))
 
 
 def iter_xlsx(binary: IO[bytes]) -> Iterator[RawRow]:

@@ -3,7 +3,7 @@ versioned parameter), export ≤ generation; and says who may send readings for 
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -27,7 +27,8 @@ def _specs(meters: list[Meter]) -> dict[int, dict[str, Any]]:
         system = systems.get(m.subject_id)
         if system is None:
             continue
-        connected_at = datetime.combine(system.grid_connection_date, time(0), tzinfo=LOCAL_TZ)
+        # in UTC: comparing datetimes of one fixed zone avoids a zone look-up per reading
+        connected_at = datetime.combine(system.grid_connection_date, time(0), tzinfo=LOCAL_TZ).astimezone(UTC)
         installed_at = m.installed_at if m.installed_at and m.installed_at > connected_at else None
         out[m.id] = {
             "installed_at": installed_at,

@@ -220,71 +220,77 @@ def parse_timestamp(text: str, tz_text: str = "") -> datetime:
 
 
 _ZERO = timedelta(0)
-_VALUE_FIELDS = ("energy", "cumulative", "export", "export_cumulative")
+
+
+def _reject(row: RawRow, serial: str, code: str, fld: str, detail: str) -> Rejection:
+    return Rejection(row.row_number, code, fld, detail, row.raw, serial)
+
+
+def _number(text: str | None) -> Decimal | None:
+    """A finite Decimal from a cell, None for an empty cell; raises ValueError when unreadable."""
+    if not text or not (text := text.strip()):
+        return None
+    try:
+        d = Decimal(text)
+    except InvalidOperation:
+        try:
+            d = Decimal(text.replace(",", ""))  # thousands separators
+        except InvalidOperation:
+            raise ValueError(text)
+    if not d.is_finite():
+        raise ValueError(text)
+    return d
+
+
+_MAX_INTERVAL_MIN = 60 * 24 * 31
 
 
 def parse_row(row: RawRow) -> ParsedRow | Rejection:
     """Schema check of one row: required fields present and parseable. Units are checked against the meter later."""
     f = row.fields
     serial = _clean(f.get("meter_serial"))
-
-    def reject(code: str, fld: str, detail: str) -> Rejection:
-        return Rejection(row.row_number, code, fld, detail, row.raw, serial)
-
     if not serial:
-        return reject(MISSING_FIELD, "meter_serial", "")
+        return _reject(row, serial, MISSING_FIELD, "meter_serial", "")
     ts_text = _clean(f.get("timestamp"))
     if not ts_text:
-        return reject(MISSING_FIELD, "timestamp", "")
-    unit = _clean(f.get("unit")).lower().replace("³", "3")
+        return _reject(row, serial, MISSING_FIELD, "timestamp", "")
+    unit = _clean(f.get("unit"))
     if not unit:
-        return reject(MISSING_FIELD, "unit", "")
+        return _reject(row, serial, MISSING_FIELD, "unit", "")
+    unit = unit.lower().replace("³", "3")
     try:
         ts = parse_timestamp(ts_text, _clean(f.get("tz")))
     except (ValueError, ZoneInfoNotFoundError, AssertionError):
-        return reject(UNPARSEABLE_FIELD, "timestamp", ts_text[:60])
-    values: dict[str, Decimal | None] = {}
-    for name in _VALUE_FIELDS:
-        text = f.get(name)
-        if not text or not (text := text.strip()):
-            values[name] = None
-            continue
-        try:
-            d = Decimal(text)
-            if not d.is_finite():
-                raise InvalidOperation
-            values[name] = d
-        except (InvalidOperation, ValueError):
-            try:
-                values[name] = _decimal(text)  # thousands separators
-            except (InvalidOperation, ValueError):
-                return reject(UNPARSEABLE_FIELD, name, text[:60])
-    if values["energy"] is None and values["cumulative"] is None:
-        return reject(MISSING_FIELD, "energy", "energy or cumulative")
-    interval_text = _clean(f.get("interval_minutes"))
+        return _reject(row, serial, UNPARSEABLE_FIELD, "timestamp", ts_text[:60])
+    name = "energy"
+    try:
+        energy = _number(f.get("energy"))
+        name = "cumulative"
+        cumulative = _number(f.get("cumulative"))
+        name = "export"
+        export = _number(f.get("export"))
+        name = "export_cumulative"
+        export_cumulative = _number(f.get("export_cumulative"))
+    except ValueError:
+        return _reject(row, serial, UNPARSEABLE_FIELD, name, _clean(f.get(name))[:60])
+    if energy is None and cumulative is None:
+        return _reject(row, serial, MISSING_FIELD, "energy", "energy or cumulative")
+    interval_text = f.get("interval_minutes")
     interval_s: int | None = None
-    if interval_text:
+    if interval_text and (interval_text := interval_text.strip()):
         if interval_text.isdigit():
             minutes = Decimal(int(interval_text))
         else:
             try:
                 minutes = _decimal(interval_text)
             except (InvalidOperation, ValueError):
-                return reject(UNPARSEABLE_FIELD, "interval_minutes", interval_text[:60])
-        if minutes <= 0 or minutes > 60 * 24 * 31 or (minutes * 60) != (minutes * 60).to_integral_value():
-            return reject(UNPARSEABLE_FIELD, "interval_minutes", interval_text[:60])
-        interval_s = int(minutes * 60)
+                return _reject(row, serial, UNPARSEABLE_FIELD, "interval_minutes", interval_text[:60])
+        seconds = minutes * 60
+        if minutes <= 0 or minutes > _MAX_INTERVAL_MIN or seconds != seconds.to_integral_value():
+            return _reject(row, serial, UNPARSEABLE_FIELD, "interval_minutes", interval_text[:60])
+        interval_s = int(seconds)
     return ParsedRow(
-        row.row_number,
-        serial,
-        ts,
-        interval_s,
-        unit,
-        values["energy"],
-        values["cumulative"],
-        values["export"],
-        values["export_cumulative"],
-        row.raw,
+        row.row_number, serial, ts, interval_s, unit, energy, cumulative, export, export_cumulative, row.raw
     )
 
 
