@@ -49,7 +49,7 @@ def test_overlapping_concurrent_ingests_store_each_reading_once():
     for t in threads:
         t.join(120)
     assert not errors, errors
-    distinct = len(set(r for f in files for r in f.splitlines()[1:]))
+    distinct = len({r for f in files for r in f.splitlines()[1:]})
     meter = Meter.objects.get(serial="CONC-001")
     assert Reading.objects.filter(meter_id=meter.id).count() == distinct
     assert sum(b.rows_accepted for b in batches) == distinct
