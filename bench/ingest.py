@@ -140,6 +140,26 @@ def child(mode: str, path: str) -> None:
                     cur.executemany(sql, buf)
                 n += len(buf)
         extra = {}
+    elif mode == "plain_copy":
+        # PostgreSQL only: the same rows with COPY, the fastest plain load
+        ops = connection.ops
+        n = 0
+        table = Reading._meta.db_table
+        with open(path, newline="") as fh, transaction.atomic(), connection.cursor() as cur:
+            r = csv.reader(fh)
+            next(r)
+            with cur.cursor.copy(f"COPY {table} (meter_id, ts, interval_s, energy) FROM STDIN") as cp:
+                for serial, ts, interval, energy, _unit in r:
+                    cp.write_row(
+                        (
+                            ids[serial],
+                            datetime.fromisoformat(ts.replace("Z", "+00:00")),
+                            int(interval) * 60,
+                            energy,
+                        )
+                    )
+                    n += 1
+        extra = {}
     elif mode == "bulk_create":
         n = 0
         with open(path, newline="") as fh:

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
 DEMO_PASSWORD = "xiaolan-demo-2025"
 DEMO_YEAR = 2025
@@ -110,13 +111,27 @@ PEOPLE = [
         "town",
         "reviewer, Xiaolan development & reform bureau",
     ),
-    ("verifier", "郑雅文", "13800000004", ["verifier"], "verifier", "verifier"),
-    ("aggregator", "黎晓敏", "13800000005", ["aggregator"], "agg", "aggregator (Xiaolan low-carbon centre)"),
-    ("enterprise1", "梁志华", "13800000011", ["owner_enterprise"], "ent1", "enterprise owner (hardware)"),
-    ("enterprise2", "何嘉欣", "13800000012", ["owner_enterprise"], "ent2", "enterprise owner (electronics)"),
-    ("enterprise3", "吴国栋", "13800000013", ["owner_enterprise"], "ent3", "enterprise owner (textiles)"),
-    ("school", "周慧玲", "13800000014", ["owner_institution"], "school", "school (institution owner)"),
-    ("buyer", "冯俊杰", "13800000015", ["buyer"], "buyer", "buyer"),
+    ("verifier", "郑雅文", "13800000004", ["verifier"], "verifier", _("verifier")),
+    (
+        "aggregator",
+        "黎晓敏",
+        "13800000005",
+        ["aggregator"],
+        "agg",
+        _("aggregator (Xiaolan low-carbon centre)"),
+    ),
+    ("enterprise1", "梁志华", "13800000011", ["owner_enterprise"], "ent1", _("enterprise owner (hardware)")),
+    (
+        "enterprise2",
+        "何嘉欣",
+        "13800000012",
+        ["owner_enterprise"],
+        "ent2",
+        _("enterprise owner (electronics)"),
+    ),
+    ("enterprise3", "吴国栋", "13800000013", ["owner_enterprise"], "ent3", _("enterprise owner (textiles)")),
+    ("school", "周慧玲", "13800000014", ["owner_institution"], "school", _("school (institution owner)")),
+    ("buyer", "冯俊杰", "13800000015", ["buyer"], "buyer", _("buyer")),
 ]
 
 # households: username, real name, phone, community, kWp, tilt, azimuth, metering, consents to aggregator
@@ -152,9 +167,9 @@ def fake_id_number(seq: int, born: date) -> str:
 
 
 def demo_logins() -> list[tuple[str, str]]:
-    return [(u, label) for u, _n, _p, _r, _o, label in PEOPLE] + [
-        (HOUSEHOLDS[0][0], "household PV owner (何伟文, 永宁社区)"),
-        ("household02 … household10", "more household owners"),
+    return [(u, str(label)) for u, _n, _p, _r, _o, label in PEOPLE] + [
+        (HOUSEHOLDS[0][0], str(_("household PV owner (何伟文, 永宁社区)"))),
+        ("household02 … household10", str(_("more household owners"))),
     ]
 
 
