@@ -15,7 +15,10 @@ from lowcarbon.metering.models import IngestBatch, Meter
 from lowcarbon.metering.parsers import iter_csv
 from lowcarbon.metering.services import do_ingest
 from lowcarbon.pv.models import PlausibilityFlag
+from lowcarbon.registry import ledger
 from tests.factories import PASSWORD, make_system, make_user
+from tests.registry.app_helpers import isolation_application
+from tests.registry.cert_helpers import issue
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 
@@ -45,6 +48,23 @@ PUBLIC_OR_GENERIC = {
     "api-readings-batch",
     "api-quantify",
     "api-pv-system-bulk",
+    "registry:transfer",
+    "registry:retire",
+    "registry:admin_cancel",
+    "registry:public_search",
+    "registry:public_block",
+    "registry:public_retirement",
+    "api-registry-transfers",
+    "api-registry-retirements",
+    "api-registry-blocks",
+    "api-registry-retirement-detail",
+    "registry:guidance",
+    "registry:guidance_pdf",
+    "registry:application_new",
+    "registry:review_queue",
+    "registry:issue_queue",
+    "registry:notifications",
+    "api-application-queue",
 }
 # lists: another owner's objects must not appear
 LISTS = {
@@ -54,6 +74,10 @@ LISTS = {
     "api-pv-system-list": "/api/v1/pv-systems/",
     "api-ingest-batch-list": "/api/v1/ingest-batches/",
     "api-quantifications": "/api/v1/quantifications/",
+    "registry:account": "/registry/account/",
+    "api-registry-account-me": "/api/v1/registry/accounts/me/",
+    "registry:application_list": "/registry/applications/",
+    "api-application-list": "/api/v1/applications/",
 }
 
 
@@ -87,11 +111,33 @@ def world(media_root):
         value=250,
         limit=200,
     )
-    return {"alice": alice, "bob": bob, "system": system, "batch": batch, "flag": flag}
+    application = isolation_application(alice, system)
+    alice_account = ledger.account_for_user(alice)
+    issued = issue([(system, 5, alice_account)], applicant=alice).application
+    retirement = ledger.do_retire(
+        account=alice_account,
+        quantity=2,
+        beneficiary="Alice Ltd",
+        purpose="voluntary",
+        retired_on=date(2025, 6, 30),
+        actor=alice,
+    )
+    return {
+        "alice": alice,
+        "bob": bob,
+        "system": system,
+        "batch": batch,
+        "flag": flag,
+        "application": application,
+        "issued": issued,
+        "retirement": retirement,
+    }
 
 
 def _object_urls(w):  # type: ignore[no-untyped-def]
     code, b, f = w["system"].code, w["batch"].pk, w["flag"].pk
+    app = w["application"].code
+    issued, rt = w["issued"].code, w["retirement"].number
     return {
         "pv:system_detail": ("get", f"/pv/systems/{code}/"),
         "pv:replace_meter": ("get", f"/pv/systems/{code}/replace-meter/"),
@@ -107,6 +153,15 @@ def _object_urls(w):  # type: ignore[no-untyped-def]
         "api-pv-system-monthly": ("get", f"/api/v1/pv-systems/{code}/monthly/"),
         "api-ingest-batch-detail": ("get", f"/api/v1/ingest-batches/{b}/"),
         "api-ingest-batch-quarantine": ("get", f"/api/v1/ingest-batches/{b}/quarantine/"),
+        "registry:application_detail": ("get", f"/registry/applications/{app}/"),
+        "registry:application_report": ("get", f"/registry/applications/{app}/report.pdf"),
+        "registry:application_action": ("post", f"/registry/applications/{app}/action/"),
+        "api-application-detail": ("get", f"/api/v1/applications/{app}/"),
+        "api-application-actions": ("post", f"/api/v1/applications/{app}/actions/"),
+        "api-application-report": ("get", f"/api/v1/applications/{app}/report/"),
+        "api-application-checklist": ("get", f"/api/v1/applications/checklist/?system={code}"),
+        "registry:retirement_certificate": ("get", f"/registry/certificates/retirement/{rt}.pdf"),
+        "registry:issuance_certificate": ("get", f"/registry/certificates/issuance/{issued}.pdf"),
     }
 
 
@@ -152,6 +207,11 @@ def test_owner_reaches_own_objects(world):
         "metering:quarantine_csv",
         "api-pv-system-detail",
         "api-ingest-batch-detail",
+        "registry:retirement_certificate",
+        "registry:issuance_certificate",
+        "registry:application_detail",
+        "api-application-detail",
+        "api-application-checklist",
     ):
         method, url = _object_urls(world)[name]
         assert alice.get(url).status_code == 200, name

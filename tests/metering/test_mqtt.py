@@ -183,7 +183,8 @@ def test_readings_stored_once_and_bad_payload_quarantined(broker, names):  # typ
     q = QuarantinedRow.objects.get(batch__source="mqtt")
     assert (q.reason, q.raw) == ("unparseable_field", bad)
     assert q.batch.rejected_by_reason == {"unparseable_field": 1}
-    assert all(f"batch #{b.pk}:" in out for b in batches)
+    # the command reports in the default language, Chinese
+    assert all(f"批次 #{b.pk}：" in out for b in batches)
 
     # the same readings again: identical duplicates, nothing new stored
     publish(broker, f"{topic}/gw-1", good)
@@ -220,7 +221,7 @@ def test_message_not_acknowledged_when_its_batch_fails(broker, names, monkeypatc
     out = io.StringIO()
     call_command("mqtt_ingest", *args, "--max-messages", "1", "--exit-after-idle", "20", stdout=out)
     assert Reading.objects.count() == 1
-    assert "accepted 1" in out.getvalue()
+    assert "已接收 1" in out.getvalue()
 
 
 def test_broker_not_reachable_is_a_clear_error() -> None:

@@ -113,8 +113,10 @@ class Organisation(models.Model):
     credit_code = models.CharField(_("unified social credit code"), max_length=18, blank=True)
     address = models.CharField(_("address"), max_length=300, blank=True)
     contact_phone = models.CharField(_("contact phone"), max_length=30, blank=True)
-    members = models.ManyToManyField(User, through="Membership", related_name="organisations")
-    created_at = models.DateTimeField(auto_now_add=True)
+    members = models.ManyToManyField(
+        User, through="Membership", related_name="organisations", verbose_name=_("members")
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("organisation")
@@ -159,6 +161,9 @@ class Membership(models.Model):
         verbose_name = _("membership")
         verbose_name_plural = _("memberships")
         constraints = [models.UniqueConstraint(fields=["user", "organisation"], name="membership_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.organisation}"
 
 
 class RoleGrant(models.Model):

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "lowcarbon.metering",
     "lowcarbon.pv",
     "lowcarbon.methodology",
+    "lowcarbon.registry",
     "lowcarbon.web",
 ]
 
@@ -174,6 +175,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ApplicationStateEnum": "lowcarbon.registry.models.Application.State",
+        "ApplicationKindEnum": "lowcarbon.registry.models.Application.Kind",
+        "SerialBlockStateEnum": "lowcarbon.registry.models.SerialBlock.State",
+    },
 }
 
 LOGGING = {
@@ -188,3 +194,6 @@ ADMIN_SITE_HEADER = _("Xiaolan low-carbon platform back office")
 
 # Ingest tuning
 LOWCARBON_INGEST_CHUNK = int(os.environ.get("LOWCARBON_INGEST_CHUNK", "5000"))
+
+# Absolute address of the public site, used in certificates generated outside a web request (QR codes)
+LOWCARBON_PUBLIC_BASE_URL = os.environ.get("LOWCARBON_PUBLIC_BASE_URL", "")

@@ -14,6 +14,7 @@ api_v1 = [
     path("", include("lowcarbon.metering.api_urls")),
     path("", include("lowcarbon.pv.api_urls")),
     path("", include("lowcarbon.methodology.api_urls")),
+    path("", include("lowcarbon.registry.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
@@ -29,4 +30,5 @@ urlpatterns = [
     path("metering/", include("lowcarbon.metering.urls")),
     path("pv/", include("lowcarbon.pv.urls")),
     path("methodology/", include("lowcarbon.methodology.urls")),
+    path("registry/", include("lowcarbon.registry.urls")),
 ]

@@ -1,4 +1,4 @@
-"""Default versions of the platform's configurable numbers, each with its source (domain.md tags)."""
+"""Default versions of the platform's configurable numbers, each with its source (confidence tags of the domain reference)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ DEFAULT_PARAMETERS = [
         "方法学适用装机容量上限",
         "Methodology capacity limit",
         "A",
-        "domain.md §2.2: Guangdong cap not seen; 6 MW is the national line for simplified permits (单点并网 < 6 MW).",
+        "domain reference §2.2: Guangdong cap not seen; 6 MW is the national line for simplified permits (单点并网 < 6 MW).",
     ),
     (
         "pv.interval_ceiling_margin",
@@ -25,7 +25,7 @@ DEFAULT_PARAMETERS = [
         "区间发电量物理上限裕度",
         "Interval ceiling margin",
         "A",
-        "domain.md §4.3: FEA registry bundle_quantity < capacity × hours × 1.1.",
+        "domain reference §4.3: FEA registry bundle_quantity < capacity × hours × 1.1.",
     ),
     (
         "pv.clear_sky_margin",
@@ -35,7 +35,7 @@ DEFAULT_PARAMETERS = [
         "晴空上限裕度",
         "Clear-sky bound margin",
         "A",
-        "domain.md §4.4: flag output > 1.1 × clear-sky AC (cloud-edge enhancement).",
+        "domain reference §4.4: flag output > 1.1 × clear-sky AC (cloud-edge enhancement).",
     ),
     (
         "pv.monthly_yield_warn",
@@ -45,7 +45,7 @@ DEFAULT_PARAMETERS = [
         "月等效利用小时预警值",
         "Monthly specific yield, warn above",
         "A",
-        "domain.md §4.2 bands.",
+        "domain reference §4.2 bands.",
     ),
     (
         "pv.monthly_yield_reject",
@@ -55,7 +55,7 @@ DEFAULT_PARAMETERS = [
         "月等效利用小时拒绝值",
         "Monthly specific yield, reject above",
         "A",
-        "domain.md §4.2 bands.",
+        "domain reference §4.2 bands.",
     ),
     (
         "pv.annual_yield_warn_low",
@@ -65,7 +65,7 @@ DEFAULT_PARAMETERS = [
         "年等效利用小时预警下限",
         "Annual specific yield, warn below",
         "A",
-        "domain.md §4.2 bands; Zhongshan design 950–1,150 kWh/kWp (§4.1).",
+        "domain reference §4.2 bands; Zhongshan design 950–1,150 kWh/kWp (§4.1).",
     ),
     (
         "pv.annual_yield_warn_high",
@@ -75,7 +75,7 @@ DEFAULT_PARAMETERS = [
         "年等效利用小时预警上限",
         "Annual specific yield, warn above",
         "A",
-        "domain.md §4.2 bands.",
+        "domain reference §4.2 bands.",
     ),
     (
         "pv.annual_yield_reject",
@@ -85,7 +85,7 @@ DEFAULT_PARAMETERS = [
         "年等效利用小时拒绝值",
         "Annual specific yield, reject above",
         "A",
-        "domain.md §4.2 bands.",
+        "domain reference §4.2 bands.",
     ),
     (
         "pv.daily_yield_reject",
@@ -95,7 +95,7 @@ DEFAULT_PARAMETERS = [
         "日等效利用小时拒绝值",
         "Daily specific yield, reject above",
         "A",
-        "domain.md §4.2: Guangdong clear-sky max ≈ 6.5 kWh/kWp·day.",
+        "domain reference §4.2: Guangdong clear-sky max ≈ 6.5 kWh/kWp·day.",
     ),
     (
         "pv.performance_ratio_clear_sky",
@@ -105,7 +105,7 @@ DEFAULT_PARAMETERS = [
         "晴空模型系统效率",
         "Clear-sky model system efficiency",
         "C",
-        "domain.md §4.4: pvwatts_losses() 14.08% (pvlib 0.16.1 default losses).",
+        "domain reference §4.4: pvwatts_losses() 14.08% (pvlib 0.16.1 default losses).",
     ),
     (
         "metering.future_tolerance_minutes",
@@ -115,7 +115,7 @@ DEFAULT_PARAMETERS = [
         "未来时间戳容差",
         "Future timestamp tolerance",
         "A",
-        "Clock skew of meter gateways; online-monitoring spec allows ±1 min per day (domain.md §6.4).",
+        "Clock skew of meter gateways; online-monitoring spec allows ±1 min per day (domain reference §6.4).",
     ),
 ]
 

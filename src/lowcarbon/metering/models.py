@@ -62,7 +62,7 @@ class Meter(models.Model):
         help_text=_("Set only for registers known to roll over (e.g. 99999.9)."),
     )
     interval_minutes = models.PositiveIntegerField(_("expected interval (minutes)"), default=60)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("meter")
@@ -90,8 +90,10 @@ class MeterReplacement(models.Model):
         _("new meter first reading (kWh)"), max_digits=16, decimal_places=4
     )
     work_order = models.CharField(_("work order"), max_length=100, blank=True)
-    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT)
-    recorded_at = models.DateTimeField(auto_now_add=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, verbose_name=_("recorded by")
+    )
+    recorded_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("meter replacement")
@@ -219,6 +221,9 @@ class QuarantinedRow(models.Model):
         verbose_name = _("quarantined row")
         verbose_name_plural = _("quarantined rows")
         ordering = ["batch", "row_number"]
+
+    def __str__(self) -> str:
+        return f"#{self.batch_id} row {self.row_number}: {self.reason}"
 
 
 class DataFlag(models.Model):

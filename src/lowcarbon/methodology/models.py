@@ -56,7 +56,7 @@ class GridFactor(models.Model):
     ef_avg = models.DecimalField(_("average factor"), max_digits=8, decimal_places=4, null=True, blank=True)
     source = models.TextField(_("source"))
     confidence = models.CharField(_("confidence"), max_length=4)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("grid emission factor")
@@ -77,8 +77,10 @@ class GridFactor(models.Model):
 class FactorAssignment(models.Model):
     """Which grid factor a methodology uses for generation from a date on (editable, versioned by date)."""
 
-    methodology = models.ForeignKey(Methodology, on_delete=models.PROTECT, related_name="factor_assignments")
-    factor = models.ForeignKey(GridFactor, on_delete=models.PROTECT)
+    methodology = models.ForeignKey(
+        Methodology, on_delete=models.PROTECT, related_name="factor_assignments", verbose_name=_("methodology")
+    )
+    factor = models.ForeignKey(GridFactor, on_delete=models.PROTECT, verbose_name=_("grid factor"))
     valid_from = models.DateField(_("valid from"))
     note = models.TextField(_("note"), blank=True)
 

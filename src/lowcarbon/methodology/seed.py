@@ -1,4 +1,4 @@
-"""Methodology records and grid-factor editions with their sources (domain.md §2.1, §2.4, §8.3)."""
+"""Methodology records and grid-factor editions with their sources (domain reference §2.1, §2.4, §8.3)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ METHODOLOGIES = [
         date(2017, 6, 23),
         date(2022, 7, 31),
         "Filed by Guangdong DRC 2017-06-23 (provincial methodologies, 2nd batch); built on CM-001/ACM0002 and "
-        "CMS-002/AMS-I.D. domain.md §2.1 [C]. End date = start of the 2022 revision [M].",
+        "CMS-002/AMS-I.D. domain reference §2.1 [C]. End date = start of the 2022 revision [M].",
     ),
     (
         "GD-PV-2022",
@@ -24,12 +24,12 @@ METHODOLOGIES = [
         date(2022, 8, 1),
         None,
         "Published by the Guangdong Department of Ecology and Environment, 2022-08 (gdee attachment 3993031.pdf). "
-        "domain.md §2.1 [C]; exact effective day [M].",
+        "domain reference §2.1 [C]; exact effective day [M].",
     ),
 ]
 
 _MEE2019 = (
-    "2019年度减排项目中国区域电网基准线排放因子 (MEE). Values domain.md §2.4 [S]/[M]; weights 0.75/0.25 for "
+    "2019年度减排项目中国区域电网基准线排放因子 (MEE). Values domain reference §2.4 [S]/[M]; weights 0.75/0.25 for "
     "solar per the CDM grid tool [M]. 2022-11-03 official reply: use the regional grid baseline factor, for now "
     "the 2019 edition [C]."
 )
@@ -125,7 +125,7 @@ GRID_FACTORS = [
         None,
         "0.3869",
         "C",
-        "2022 regional average grid factor, MEE + NBS (published 2024-12). Not for PV crediting. domain.md §8.3 [C].",
+        "2022 regional average grid factor, MEE + NBS (published 2024-12). Not for PV crediting. domain reference §8.3 [C].",
     ),
     (
         "MEE2022-NATIONAL-AVG",
@@ -138,7 +138,7 @@ GRID_FACTORS = [
         None,
         "0.5366",
         "C",
-        "2022 national average grid factor, MEE + NBS (published 2024-12). Not for PV crediting. domain.md §8.3 [C].",
+        "2022 national average grid factor, MEE + NBS (published 2024-12). Not for PV crediting. domain reference §8.3 [C].",
     ),
 ]
 
@@ -147,7 +147,7 @@ ASSIGNMENTS = [
         "GD-PV-2017-V01",
         "MEE2019-SOUTH-CM",
         date(2017, 6, 23),
-        "The factor edition of V01 (2017) was not retrieved (domain.md §10.2); the 2019 南方 CM is used until it is [A].",
+        "The factor edition of V01 (2017) was not retrieved (domain reference §10.2); the 2019 南方 CM is used until it is [A].",
     ),
     (
         "GD-PV-2022",

@@ -124,8 +124,10 @@ class Evidence(models.Model):
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     file = models.FileField(_("file"), upload_to="evidence/%Y/%m/")
     original_name = models.CharField(_("file name"), max_length=255)
-    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT)
-    uploaded_at = models.DateTimeField(auto_now_add=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, verbose_name=_("uploaded by")
+    )
+    uploaded_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("evidence file")
@@ -179,6 +181,9 @@ class ManagementConsent(models.Model):
         verbose_name = _("management consent")
         verbose_name_plural = _("management consents")
 
+    def __str__(self) -> str:
+        return f"{self.system.code} → {self.aggregator}"
+
 
 class PlausibilityFlag(models.Model):
     """A failed plausibility check for a system and month (domain.md §4.2, §4.4). Reject-level flags exclude the
@@ -199,7 +204,8 @@ class PlausibilityFlag(models.Model):
     parameter_versions = models.JSONField(_("parameter versions"), default=dict)
     detected_at = models.DateTimeField(_("detected at"), auto_now=True)
     cleared_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        verbose_name=_("cleared by"),
     )
     cleared_at = models.DateTimeField(_("cleared at"), null=True, blank=True)
     clear_note = models.TextField(_("reviewer note"), blank=True)

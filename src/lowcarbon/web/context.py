@@ -9,19 +9,30 @@ from django.utils.translation import gettext_lazy as _
 def navigation(request):  # type: ignore[no-untyped-def]
     user = getattr(request, "user", None)
     items: list[tuple[str, str]] = [(str(_("Home")), reverse("home"))]
+    unread = 0
     if user is not None and user.is_authenticated:
+        from lowcarbon.registry.applications import unread_count
+
         if user.is_owner or user.is_aggregator or user.is_reviewer or user.is_registry_admin:
             items.append((str(_("PV systems")), reverse("pv:system_list")))
         if user.is_aggregator or user.is_registry_admin:
             items.append((str(_("Bulk registration")), reverse("pv:bulk_register")))
         if user.is_owner or user.is_aggregator or user.is_registry_admin:
             items.append((str(_("Readings upload")), reverse("metering:upload")))
-            items.append((str(_("Ingest batches")), reverse("metering:batch_list")))
+        if user.is_owner or user.is_aggregator or user.is_reviewer or user.has_role("verifier") or user.is_registry_admin:
+            items.append((str(_("Applications")), reverse("registry:application_list")))
+        if user.is_reviewer or user.has_role("verifier"):
+            items.append((str(_("Review queue")), reverse("registry:review_queue")))
         if user.is_reviewer or user.is_registry_admin:
             items.append((str(_("Plausibility review")), reverse("pv:flag_queue")))
-        items.append((str(_("Methodologies and factors")), reverse("methodology:factors")))
+        if user.is_registry_admin:
+            items.append((str(_("Issuance queue")), reverse("registry:issue_queue")))
+        items.append((str(_("My registry account")), reverse("registry:account")))
+        items.append((str(_("Public registry")), reverse("registry:public_search")))
         if user.is_staff:
             items.append((str(_("Back office")), reverse("admin:index")))
+        unread = unread_count(user)
     else:
-        items.append((str(_("Methodologies and factors")), reverse("methodology:factors")))
-    return {"nav_items": items}
+        items.append((str(_("Public registry")), reverse("registry:public_search")))
+        items.append((str(_("Application guidance")), reverse("registry:guidance")))
+    return {"nav_items": items, "unread_notifications": unread}

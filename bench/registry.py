@@ -1,0 +1,577 @@
+"""Registry ledger benchmarks, each on a fresh database (PostgreSQL `lowcarbon_bench_registry`, created and dropped;
+SQLite in a temporary LOWCARBON_VAR_DIR), migrated with `lowcarbon migrate`:
+
+    .venv/bin/python bench/registry.py transfers --threads 16 --seconds 20          # PostgreSQL only
+    .venv/bin/python bench/registry.py verify --db postgres --entries 1000000
+    .venv/bin/python bench/registry.py verify --db sqlite --entries 1000000
+    .venv/bin/python bench/registry.py issuance --db postgres --systems 10000
+    .venv/bin/python bench/registry.py issuance --db sqlite --systems 10000
+
+transfers  client threads, each with its own database connection, call `ledger.do_transfer` for 1–5 units between
+           random accounts (the sender's owner acting) for a fixed time; reports transfers per second and the
+           p50/p95/p99 latency of a call. `--procs P` spreads the threads over P processes (one GIL each).
+verify     bulk-loads N valid synthetic journal entries (a realistic transfer payload each), then times
+           `lowcarbon ledger verify` (and `--chain-only`, and the streaming recomputation in Python); finally alters
+           one payload in the middle and checks the command names that entry.
+issuance   writes N approved single-system applications (N owners, systems and accounts), then times
+           `lowcarbon issue --all-approved --issuer …` (the command door: issuance, carry-forward, journal,
+           the application's timeline and the owner's notification), and the bare `ledger.do_issue_units` loop
+           on a second fresh database.
+
+Set LOWCARBON_BENCH_PG_URL for another server (default postgresql://postgres@127.0.0.1:5432/postgres).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LOWCARBON = str(ROOT / ".venv/bin/lowcarbon")
+PG_DB = "lowcarbon_bench_registry"
+PROJECT_ORIGIN_RATE = 150  # transfers/s published by Project Origin (domain.md §9.1 comparison)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# databases
+
+
+def pg_base() -> str:
+    return os.environ.get("LOWCARBON_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def fresh_db(kind: str) -> dict[str, str]:
+    """A new empty, migrated database; returns the environment pointing at it."""
+    env = dict(os.environ)
+    env["LOWCARBON_VAR_DIR"] = tempfile.mkdtemp(prefix="lowcarbon-bench-registry-")
+    env.pop("LOWCARBON_TEST_DATABASE_URL_ACTIVE", None)
+    if kind == "postgres":
+        import psycopg
+
+        with psycopg.connect(pg_base(), autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {PG_DB}")
+        env["LOWCARBON_DATABASE_URL"] = pg_base().rsplit("/", 1)[0] + "/" + PG_DB
+    else:
+        env.pop("LOWCARBON_DATABASE_URL", None)
+    subprocess.run([LOWCARBON, "migrate", "-v", "0"], env=env, check=True)
+    return env
+
+
+def drop_db(kind: str) -> None:
+    if kind == "postgres":
+        import psycopg
+
+        with psycopg.connect(pg_base(), autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
+
+
+def child(env: dict[str, str], *args: str) -> dict:
+    """Run this script's child step in a fresh process; returns the JSON it prints last."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", *args], env=env, check=True, capture_output=True, text=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"nproc {os.cpu_count()}, {cpu}, RAM {mem:.1f} GiB"
+
+
+def setup_django() -> None:
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lowcarbon.config.settings")
+    import django
+
+    django.setup()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# data
+
+
+def make_population(n: int, units: int, *, issue: bool) -> list[int]:
+    """n owners, each with a PV system, an account and an approved single-system application of `units` units
+    (issued when `issue`); one registry administrator `bench-admin`. Returns the application ids."""
+    from decimal import Decimal
+
+    from django.db import transaction
+
+    from lowcarbon.accounts.models import RoleGrant, User
+    from lowcarbon.methodology.models import GridFactor, Methodology
+    from lowcarbon.pv.models import Community, PVSystem
+    from lowcarbon.registry import ledger
+    from lowcarbon.registry.models import Application, ApplicationSystem, RegistryAccount
+
+    admin = User.objects.create_user("bench-admin", real_name="Bench administrator")
+    RoleGrant.objects.create(user=admin, role="registry_admin")
+    preparer = User.objects.create_user("bench-preparer")
+    reviewer = User.objects.create_user("bench-reviewer")
+    community = Community.objects.first()
+    methodology = Methodology.objects.get(code="GD-PV-2022")
+    factor = GridFactor.objects.get(code="MEE2019-SOUTH-CM")
+    with transaction.atomic():
+        owners = User.objects.bulk_create(
+            [User(username=f"bench-owner-{i:06d}", password="!", real_name=f"户主{i}") for i in range(n)]
+        )
+        accounts = RegistryAccount.objects.bulk_create(
+            [RegistryAccount(number=f"XL-U{u.pk:06d}", owner_user=u) for u in owners]
+        )
+        systems = PVSystem.objects.bulk_create(
+            [
+                PVSystem(
+                    code=f"PV-B{i:06d}",
+                    name=f"bench {i}",
+                    owner_type="household",
+                    owner_user=u,
+                    address="-",
+                    community=community,
+                    latitude=Decimal("22.67"),
+                    longitude=Decimal("113.25"),
+                    capacity_kwp=Decimal(5),
+                    tilt_deg=Decimal(20),
+                    azimuth_deg=Decimal(180),
+                    grid_connection_date=date(2023, 6, 1),
+                    metering="generation_meter",
+                )
+                for i, u in enumerate(owners)
+            ]
+        )
+        apps = Application.objects.bulk_create(
+            [
+                Application(
+                    code=f"AP-B{i:06d}",
+                    kind="single",
+                    state="approved",
+                    applicant=u,
+                    period_start=date(2025, 1, 1),
+                    period_end=date(2025, 12, 1),
+                    methodology=methodology,
+                    factor=factor,
+                    vintage=2025,
+                    claimed_kg=Decimal(units * 1000 + 321),
+                    units=units,
+                    carry_out_kg=Decimal(321),
+                    reviewer=reviewer if i % 2 else preparer,
+                )
+                for i, u in enumerate(owners)
+            ]
+        )
+        ApplicationSystem.objects.bulk_create(
+            [
+                ApplicationSystem(
+                    application=a,
+                    system=s,
+                    er_kg=Decimal(units * 1000 + 321),
+                    units=units,
+                    carry_out_kg=Decimal(321),
+                    credit_account=acc,
+                )
+                for a, s, acc in zip(apps, systems, accounts, strict=True)
+            ]
+        )
+    if issue:
+        for a in apps:
+            ledger.do_issue_units(a, issuer=admin)
+    return [a.pk for a in apps]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# transfers
+
+
+def child_transfer_setup(accounts: int, units: int) -> dict:
+    setup_django()
+    make_population(accounts, units, issue=True)
+    return {"accounts": accounts, "units": units}
+
+
+def child_transfer_run(threads: int, seconds: float, start_at: float, seed: int) -> dict:
+    setup_django()
+    from django.db import connection
+
+    from lowcarbon.core.domain.errors import DomainError
+    from lowcarbon.registry import ledger
+    from lowcarbon.registry.models import RegistryAccount
+
+    accounts = list(RegistryAccount.objects.select_related("owner_user").order_by("pk"))
+    connection.close()
+    lat: list[list[float]] = [[] for _ in range(threads)]
+    refused: dict[str, int] = {}
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def work(k: int) -> None:
+        rng = random.Random(seed * 1000 + k)
+        mine = lat[k]
+        try:
+            while time.time() < start_at:
+                time.sleep(0.001)
+            end = start_at + seconds
+            while time.time() < end:
+                a, b = rng.sample(accounts, 2)
+                q = rng.randint(1, 5)
+                t0 = time.perf_counter()
+                try:
+                    ledger.do_transfer(from_account=a, to_account=b, quantity=q, actor=a.owner_user)
+                except DomainError as exc:
+                    with lock:
+                        refused[exc.code] = refused.get(exc.code, 0) + 1
+                    continue
+                mine.append(time.perf_counter() - t0)
+        except Exception as exc:  # noqa: BLE001 - reported
+            errors.append(repr(exc))
+        finally:
+            connection.close()
+
+    pool = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return {"latencies": [x for xs in lat for x in xs], "refused": refused, "errors": errors[:5]}
+
+
+def bench_transfers(args: argparse.Namespace) -> list[dict]:
+    env = fresh_db("postgres")
+    try:
+        child(env, "transfer-setup", str(args.accounts), str(args.units))
+        per = [args.threads // args.procs + (1 if i < args.threads % args.procs else 0) for i in range(args.procs)]
+        start_at = time.time() + 3.0
+        procs = [
+            subprocess.Popen(
+                [sys.executable, __file__, "--child", "transfer-run", str(n), str(args.seconds), str(start_at), str(i)],
+                env=env,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for i, n in enumerate(per)
+        ]
+        lat: list[float] = []
+        refused: dict[str, int] = {}
+        errors: list[str] = []
+        for p in procs:
+            out, _ = p.communicate()
+            r = json.loads(out.strip().splitlines()[-1])
+            lat += r["latencies"]
+            errors += r["errors"]
+            for k, v in r["refused"].items():
+                refused[k] = refused.get(k, 0) + v
+        check = child(env, "ledger-check")
+    finally:
+        drop_db("postgres")
+    lat.sort()
+    q = statistics.quantiles(lat, n=100) if len(lat) > 100 else [0.0] * 99
+    row = {
+        "bench": "transfers",
+        "db": "postgres",
+        "threads": args.threads,
+        "procs": args.procs,
+        "accounts": args.accounts,
+        "seconds": args.seconds,
+        "transfers": len(lat),
+        "rate": len(lat) / args.seconds,
+        "p50_ms": q[49] * 1000,
+        "p95_ms": q[94] * 1000,
+        "p99_ms": q[98] * 1000,
+        "refused": refused,
+        "errors": errors,
+        "check": check,
+    }
+    print(
+        f"transfers: {row['rate']:,.0f}/s over {args.seconds:.0f} s ({len(lat):,} transfers, {args.threads} threads "
+        f"in {args.procs} process(es), {args.accounts} accounts); latency p50 {row['p50_ms']:.1f} ms, "
+        f"p95 {row['p95_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms; refused {refused}; errors {errors}; "
+        f"Project Origin 150/s → ×{row['rate'] / PROJECT_ORIGIN_RATE:.1f}; after: {check}",
+        flush=True,
+    )
+    return [row]
+
+
+def child_ledger_check() -> dict:
+    """Conservation and chain after a run."""
+    setup_django()
+    from lowcarbon.registry import journal, ledger
+    from lowcarbon.registry.domain.serials import overlapping
+    from lowcarbon.registry.models import RegistryAccount, SerialBlock
+
+    totals = ledger.supply_totals()
+    live = list(SerialBlock.objects.exclude(state="split").values_list("series", "start", "end"))
+    negative = sum(1 for a in RegistryAccount.objects.all() if ledger.balance(a) < 0)
+    v = journal.verify_journal()
+    return {
+        "conserved": totals["issued"] == totals["held"] + totals["retired"] + totals["cancelled"],
+        "overlaps": len(overlapping(live)),
+        "negative_accounts": negative,
+        "journal_ok": v.ok,
+        "journal_entries": v.count,
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# verify
+
+
+def child_verify_fill(entries: int) -> dict:
+    """Write `entries` valid chained entries straight into the journal table (COPY on PostgreSQL)."""
+    setup_django()
+    from django.db import connection, transaction
+
+    from lowcarbon.registry.domain.journal import GENESIS, canonical_json, entry_content, entry_hash, iso_utc
+    from lowcarbon.registry.models import JournalEntry
+
+    table = JournalEntry._meta.db_table
+    cols = "(seq, at, kind, actor_id, payload, prev_hash, hash, canonical)"
+    t0 = time.perf_counter()
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    prev = GENESIS
+    rng = random.Random(7)
+
+    def rows():
+        nonlocal prev
+        for seq in range(1, entries + 1):
+            at = start + timedelta(milliseconds=seq * 37)
+            a, b = rng.randrange(1, 5000), rng.randrange(1, 5000)
+            q = rng.randint(1, 5)
+            s = rng.randrange(1, 900) * 100
+            series = f"PHCER-GD-GD-PV-2022-PV-B{a:06d}-2025"
+            payload = {
+                "ref": f"TR-2026-{seq:06d}",
+                "number": f"TR-2026-{seq:06d}",
+                "from": f"XL-U{a:06d}",
+                "to": f"XL-U{b:06d}",
+                "quantity": q,
+                "blocks": [
+                    {
+                        "block": seq * 2,
+                        "serial": f"{series}-{s:08d}-{s + q - 1:08d}",
+                        "quantity": q,
+                        "split_from": f"{series}-{s:08d}-{s + 99:08d}",
+                        "kept": f"{series}-{s + q:08d}-{s + 99:08d}",
+                    }
+                ],
+            }
+            ptext = canonical_json(payload)
+            at_text = iso_utc(at)
+            content = entry_content(seq, at_text, "transfer", a, ptext)
+            h = entry_hash(prev, content)
+            yield seq, at, "transfer", a, ptext, prev, h, content
+            prev = h
+
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cur, cur.cursor.copy(f"COPY {table} {cols} FROM STDIN") as cp:
+                for r in rows():
+                    cp.write_row(r)
+        else:
+            sql = f"INSERT INTO {table} {cols} VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            raw = connection.connection
+            batch = []
+            for seq, at, kind, actor, ptext, p, h, content in rows():
+                batch.append((seq, at.strftime("%Y-%m-%d %H:%M:%S.%f"), kind, actor, ptext, p, h, content))
+                if len(batch) == 20000:
+                    raw.executemany(sql, batch)
+                    batch = []
+            if batch:
+                raw.executemany(sql, batch)
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE" if connection.vendor == "postgresql" else "PRAGMA optimize")
+    size = JournalEntry.objects.count()
+    return {"entries": size, "fill_seconds": time.perf_counter() - t0}
+
+
+def child_verify_stream() -> dict:
+    setup_django()
+    from lowcarbon.registry import journal
+
+    t0 = time.perf_counter()
+    r = journal.verify_journal(method="stream")
+    return {"ok": r.ok, "count": r.count, "seconds": time.perf_counter() - t0}
+
+
+def child_tamper(seq: int) -> dict:
+    setup_django()
+    from lowcarbon.registry.models import JournalEntry
+
+    e = JournalEntry.objects.get(seq=seq)
+    payload = dict(e.payload)
+    payload["quantity"] = payload.get("quantity", 0) + 1000
+    JournalEntry.objects.filter(seq=seq).update(payload=payload)
+    return {"tampered": seq}
+
+
+def timed_command(env: dict[str, str], *argv: str) -> tuple[float, int, str]:
+    t0 = time.perf_counter()
+    p = subprocess.run([LOWCARBON, *argv], env=env, capture_output=True, text=True)
+    return time.perf_counter() - t0, p.returncode, (p.stdout + p.stderr).strip()
+
+
+def bench_verify(args: argparse.Namespace) -> list[dict]:
+    env = fresh_db(args.db)
+    rows = []
+    try:
+        fill = child(env, "verify-fill", str(args.entries))
+        print(f"verify/{args.db}: {fill['entries']:,} entries loaded in {fill['fill_seconds']:.1f} s", flush=True)
+        for argv in (["ledger", "verify"], ["ledger", "verify", "--chain-only"]):
+            runs = [timed_command(env, *argv) for _ in range(args.runs)]
+            for secs, rc, out in runs:
+                print(f"  {' '.join(argv)}: {secs:.2f} s wall, exit {rc}: {out}", flush=True)
+            walls = sorted(r[0] for r in runs)
+            rows.append(
+                {
+                    "bench": "verify",
+                    "db": args.db,
+                    "command": "lowcarbon " + " ".join(argv),
+                    "entries": fill["entries"],
+                    "wall_s": walls,
+                    "inside_s": [_inside(r[2]) for r in runs],
+                    "ok": all(r[1] == 0 for r in runs),
+                }
+            )
+        stream = child(env, "verify-stream")
+        print(f"  streaming recomputation in Python: {stream}", flush=True)
+        rows.append({"bench": "verify-stream", "db": args.db, **stream})
+        middle = fill["entries"] // 2
+        child(env, "tamper", str(middle))
+        secs, rc, out = timed_command(env, "ledger", "verify")
+        print(f"  after altering entry {middle}: {secs:.2f} s, exit {rc}: {out}", flush=True)
+        rows.append({"bench": "verify-tampered", "db": args.db, "wall_s": secs, "exit": rc, "output": out})
+    finally:
+        drop_db(args.db)
+    return rows
+
+
+def _inside(out: str) -> float | None:
+    import re
+
+    m = re.search(r"([0-9]+\.[0-9]+) ?(?:s\b|秒)", out)
+    return float(m.group(1)) if m else None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# issuance
+
+
+def child_issuance_prepare(systems: int) -> dict:
+    setup_django()
+    t0 = time.perf_counter()
+    make_population(systems, 3, issue=False)
+    return {"systems": systems, "prepare_seconds": time.perf_counter() - t0}
+
+
+def child_issuance_service() -> dict:
+    """The bare service loop: one transaction per application."""
+    setup_django()
+    from lowcarbon.accounts.models import User
+    from lowcarbon.registry import ledger
+    from lowcarbon.registry.models import Application
+
+    admin = User.objects.get(username="bench-admin")
+    apps = list(Application.objects.filter(state="approved").order_by("pk"))
+    t0 = time.perf_counter()
+    n = 0
+    for app in apps:
+        n += len(ledger.do_issue_units(app, issuer=admin))
+    return {"applications": len(apps), "blocks": n, "seconds": time.perf_counter() - t0}
+
+
+def bench_issuance(args: argparse.Namespace) -> list[dict]:
+    rows = []
+    env = fresh_db(args.db)
+    try:
+        prep = child(env, "issuance-prepare", str(args.systems))
+        print(f"issuance/{args.db}: {args.systems:,} approved applications written in {prep['prepare_seconds']:.1f} s")
+        argv = ["issue", "--all-approved", "--issuer", "bench-admin", "--batch-size", str(args.batch_size)]
+        secs, rc, out = timed_command(env, *argv)
+        tail = out.splitlines()[-1] if out else ""
+        print(f"  lowcarbon {' '.join(argv)}: {secs:.2f} s wall, exit {rc}: {tail}", flush=True)
+        check = child(env, "ledger-check")
+        print(f"  after: {check}", flush=True)
+        rows.append(
+            {
+                "bench": "issuance-command",
+                "db": args.db,
+                "command": "lowcarbon " + " ".join(argv),
+                "systems": args.systems,
+                "wall_s": secs,
+                "exit": rc,
+                "summary": tail,
+                "check": check,
+            }
+        )
+    finally:
+        drop_db(args.db)
+    env = fresh_db(args.db)
+    try:
+        child(env, "issuance-prepare", str(args.systems))
+        r = child(env, "issuance-service")
+        print(f"  ledger.do_issue_units loop (one transaction each): {r}", flush=True)
+        rows.append({"bench": "issuance-service", "db": args.db, "systems": args.systems, **r})
+    finally:
+        drop_db(args.db)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("bench", nargs="?", choices=["transfers", "verify", "issuance"])
+    ap.add_argument("--db", choices=["sqlite", "postgres"], default="postgres")
+    ap.add_argument("--threads", type=int, default=16)
+    ap.add_argument("--procs", type=int, default=1)
+    ap.add_argument("--accounts", type=int, default=400)
+    ap.add_argument("--units", type=int, default=100000)
+    ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--entries", type=int, default=1_000_000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--systems", type=int, default=10_000)
+    ap.add_argument("--batch-size", type=int, default=100)
+    ap.add_argument("--child", nargs=argparse.REMAINDER)
+    args = ap.parse_args()
+    if args.child:
+        step, *rest = args.child
+        steps = {
+            "transfer-setup": lambda: child_transfer_setup(int(rest[0]), int(rest[1])),
+            "transfer-run": lambda: child_transfer_run(int(rest[0]), float(rest[1]), float(rest[2]), int(rest[3])),
+            "ledger-check": child_ledger_check,
+            "verify-fill": lambda: child_verify_fill(int(rest[0])),
+            "verify-stream": child_verify_stream,
+            "tamper": lambda: child_tamper(int(rest[0])),
+            "issuance-prepare": lambda: child_issuance_prepare(int(rest[0])),
+            "issuance-service": child_issuance_service,
+        }
+        print(json.dumps(steps[step]()))
+        return
+    if args.bench is None:
+        ap.error("name a benchmark: transfers, verify or issuance")
+    if args.bench == "transfers":
+        rows = bench_transfers(args)
+    elif args.bench == "verify":
+        rows = bench_verify(args)
+    else:
+        rows = bench_issuance(args)
+    print(f"machine: {machine()}; {platform.python_version()}; date: {date.today().isoformat()}")
+    print(json.dumps(rows, default=str))
+
+
+if __name__ == "__main__":
+    main()

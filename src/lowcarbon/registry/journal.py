@@ -1,0 +1,400 @@
+"""The registry journal: every registry change appended to one hash chain (domain.md §3.3, §9.1), verified against
+the database, exported as JSON Lines that anyone can re-check without the platform.
+
+Appends are serialised: on PostgreSQL by a transaction-scoped advisory lock taken before the last entry is read
+(held until the caller's transaction ends), on SQLite by its IMMEDIATE write transactions. Each row stores, besides
+its fields, the canonical text that was hashed; verification recomputes every hash from that text, checks the links
+and the sequence, and checks that the fields (seq, time, kind, actor, payload) still say what the text says, so an
+edit of the payload column alone is found too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import IO, Any
+
+import psycopg
+from django.db import DatabaseError, connection, transaction
+from django.db.transaction import TransactionManagementError
+from django.utils import timezone
+
+from lowcarbon.registry.domain.journal import (
+    CONTENT_MISMATCH,
+    GENESIS,
+    HASH_MISMATCH,
+    HOW_TO_VERIFY,
+    PREV_LINK_BROKEN,
+    SEQ_GAP,
+    VerifyResult,
+    canonical_json,
+    entry_content,
+    entry_hash,
+    iso_utc,
+    normalise,
+    verify_prepared,
+)
+from lowcarbon.registry.models import JournalEntry
+
+#: key of the PostgreSQL advisory lock that serialises appends ("XLJOURNL" read as a number)
+JOURNAL_LOCK_KEY = 0x584C4A4F55524E4C
+
+_KIND = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
+_TABLE = JournalEntry._meta.db_table
+
+
+@contextmanager
+def fast_cursor() -> Iterator[Any]:
+    """A cursor on Django's connection, in its current transaction, for the registry's frequent short statements.
+    On PostgreSQL a psycopg cursor that binds parameters on the server: Django's default cursor merges them into
+    the text on the client, which for these statements costs about as much as running them. Elsewhere Django's."""
+    if connection.vendor == "postgresql":
+        connection.ensure_connection()
+        with psycopg.Cursor(connection.connection) as cur:
+            yield cur
+    else:
+        with connection.cursor() as cur:
+            yield cur
+
+
+def append(kind: str, payload: dict[str, Any], actor: Any = None) -> JournalEntry:
+    """Append one entry to the chain inside the caller's transaction (which must be open: the entry commits or
+    rolls back with the change it records). `actor` is a user, a user id or None for the system."""
+    if connection.vendor != "postgresql":
+        return append_many([(kind, payload, actor)])[0]
+    _require_transaction()
+    data, payload_text = _prepare(kind, payload)
+    actor_id = _actor_id(actor)
+    # one round trip: lock, read the head with a fresh snapshot, hash, insert (migration 0002)
+    with fast_cursor() as cur:
+        cur.execute(
+            "SELECT o_seq, o_at, o_prev, o_hash, o_content FROM registry_journal_append(%s, %s, %s, %s, %s)",
+            [JOURNAL_LOCK_KEY, kind, f'"{kind}"', actor_id, payload_text],
+        )
+        seq, at, prev_hash, digest, content = cur.fetchone()
+    return _entry(seq, at, kind, actor_id, data, prev_hash, digest, content)
+
+
+def append_many(entries: Sequence[tuple[str, dict[str, Any], Any]]) -> list[JournalEntry]:
+    """Append several entries in order (an issuance run): one lock, one read of the head, multi-row inserts. Same
+    chain, same texts as one `append` after the other."""
+    _require_transaction()
+    prepared = [(kind, *_prepare(kind, payload), _actor_id(actor)) for kind, payload, actor in entries]
+    if not prepared:
+        return []
+    postgres = connection.vendor == "postgresql"
+    out: list[JournalEntry] = []
+    rows: list[list[Any]] = []
+    with fast_cursor() as cur:
+        if postgres:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", [JOURNAL_LOCK_KEY])
+            cur.execute(
+                f"SELECT j.seq, j.hash, clock_timestamp() FROM (SELECT 1) AS one LEFT JOIN LATERAL "  # noqa: S608
+                f"(SELECT seq, hash FROM {_TABLE} ORDER BY seq DESC LIMIT 1) AS j ON true"
+            )
+            last_seq, last_hash, at = cur.fetchone()
+        else:  # SQLite: the IMMEDIATE write transaction already holds the database's write lock
+            cur.execute(f"SELECT seq, hash FROM {_TABLE} ORDER BY seq DESC LIMIT 1")  # noqa: S608
+            head_row = cur.fetchone()
+            last_seq, last_hash = head_row if head_row else (None, None)
+            at = timezone.now()
+        seq, prev_hash = (int(last_seq), str(last_hash)) if last_seq is not None else (0, GENESIS)
+        at_text = iso_utc(at)
+        stored_at = connection.ops.adapt_datetimefield_value(at)
+        for kind, data, payload_text, actor_id in prepared:
+            seq += 1
+            content = entry_content(seq, at_text, kind, actor_id, payload_text)
+            digest = entry_hash(prev_hash, content)
+            rows.append([seq, stored_at, kind, actor_id, payload_text, prev_hash, digest, content])
+            out.append(_entry(seq, at, kind, actor_id, data, prev_hash, digest, content))
+            prev_hash = digest
+        marks = "(%s, %s, %s, %s, %s::jsonb, %s, %s, %s)" if postgres else "(%s, %s, %s, %s, %s, %s, %s, %s)"
+        for i in range(0, len(rows), 500):
+            chunk = rows[i : i + 500]
+            cur.execute(
+                f"INSERT INTO {_TABLE} (seq, at, kind, actor_id, payload, prev_hash, hash, canonical) VALUES "  # noqa: S608
+                + ", ".join([marks] * len(chunk)),
+                [v for row in chunk for v in row],
+            )
+    return out
+
+
+def _require_transaction() -> None:
+    if not connection.in_atomic_block:
+        raise TransactionManagementError("journal.append must run inside the caller's transaction.atomic()")
+
+
+def _prepare(kind: str, payload: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The normalised payload and its canonical text (SQLite stores that text itself, so verification compares
+    strings)."""
+    if not _KIND.match(kind):
+        raise ValueError(f"journal kind {kind!r} must be snake_case, at most 30 characters")
+    data = normalise(payload)
+    if not isinstance(data, dict):
+        raise TypeError("a journal payload is a mapping")
+    return data, canonical_json(data)
+
+
+def _entry(
+    seq: int,
+    at: Any,
+    kind: str,
+    actor_id: int | None,
+    data: dict[str, Any],
+    prev: str,
+    digest: str,
+    content: str,
+) -> JournalEntry:
+    entry = JournalEntry(
+        seq=seq,
+        at=at,
+        kind=kind,
+        actor_id=actor_id,
+        payload=data,
+        prev_hash=prev,
+        hash=digest,
+        canonical=content,
+    )
+    entry._state.adding = False
+    entry._state.db = connection.alias
+    return entry
+
+
+def _actor_id(actor: Any) -> int | None:
+    if actor is None:
+        return None
+    if isinstance(actor, int):
+        return actor
+    pk = getattr(actor, "pk", None)
+    return int(pk) if pk is not None else None
+
+
+def head() -> tuple[int, str]:
+    """(seq, hash) of the last entry, (0, GENESIS) for an empty journal."""
+    last = JournalEntry.objects.order_by("-seq").values_list("seq", "hash").first()
+    return (last[0], last[1]) if last else (0, GENESIS)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# verification
+
+
+def verify_journal(
+    *, method: str = "auto", chain_only: bool = False, chunk_size: int = 20000
+) -> VerifyResult:
+    """Verify the stored chain: sequence, links and the hash of every entry, and (unless `chain_only`) that each
+    entry's fields still match its hashed text. Names the first broken entry.
+
+    method "stream" reads the entries in order and recomputes every hash in Python (domain.journal.verify_prepared);
+    "sql" has PostgreSQL recompute the same SHA-256 in one parallel scan, so a million entries are not shipped to the
+    client, and looks for the broken entry only when something is wrong; "auto" is "sql" on PostgreSQL."""
+    if method not in ("auto", "sql", "stream"):
+        raise ValueError(f"unknown verification method {method!r}")
+    last_seq, last_hash = head()
+    if connection.vendor == "postgresql" and method in ("auto", "sql"):
+        try:
+            with transaction.atomic():
+                return _verify_sql(last_seq, last_hash, chain_only)
+        except DatabaseError:
+            # e.g. a hashed text that is no JSON any more: the streaming check names the entry
+            if method == "sql":
+                raise
+    elif method == "sql":
+        raise ValueError("the sql verification method needs PostgreSQL")
+    return _verify_stream(last_seq, chain_only, chunk_size)
+
+
+# -- PostgreSQL ------------------------------------------------------------------------------------------------
+# One parallel scan recomputes every SHA-256 (and compares the fields), one join checks sequence and links. The
+# fields are checked against the hashed text by rebuilding its fixed parts from the columns and comparing the
+# payload by value (one jsonb parse per entry, the dearest part of the check).
+_PG_PREFIX = (
+    """'{"actor_id":' || coalesce(actor_id::text, 'null') || ',"at":"' """
+    """|| to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') || '","kind":' || to_json(kind)::text """
+    """|| ',"payload":' """
+)
+_PG_FIELDS_OK = f"""(left(canonical, strpos(canonical, ',"payload":') + 10) = {_PG_PREFIX}
+     AND right(canonical, length(seq::text) + 8) = ',"seq":' || seq::text || '}}'
+     AND substr(canonical, strpos(canonical, ',"payload":') + 11,
+                length(canonical) - strpos(canonical, ',"payload":') - length(seq::text) - 18)::jsonb = payload)"""
+
+_PG_PASS = f"""
+SELECT count(*),
+       min(seq) FILTER (WHERE hash IS DISTINCT FROM
+                        encode(sha256(convert_to(prev_hash || E'\\n' || canonical, 'UTF8')), 'hex')){{fields}}
+FROM {_TABLE} WHERE seq <= %(last)s"""  # noqa: S608
+
+_PG_FIELDS = f""",
+       min(seq) FILTER (WHERE NOT {_PG_FIELDS_OK})"""
+
+_PG_FIELDS_AFTER = f"""
+SELECT seq FROM {_TABLE} WHERE seq > %(after)s AND seq <= %(last)s AND NOT {_PG_FIELDS_OK}
+ORDER BY seq LIMIT 1"""  # noqa: S608
+
+_PG_LINKS = f"""
+SELECT min(b.seq) FILTER (WHERE a.seq IS NULL AND b.seq <> 1),
+       min(b.seq) FILTER (WHERE b.prev_hash IS DISTINCT FROM CASE WHEN b.seq = 1 THEN %(genesis)s ELSE a.hash END)
+FROM {_TABLE} b LEFT JOIN {_TABLE} a ON a.seq = b.seq - 1
+WHERE b.seq <= %(last)s"""  # noqa: S608
+
+
+def _verify_sql(last_seq: int, last_hash: str, chain_only: bool) -> VerifyResult:
+    args = {"genesis": GENESIS, "last": last_seq}
+    with connection.cursor() as cur:
+        cur.execute(_PG_PASS.format(fields="" if chain_only else _PG_FIELDS), args)
+        row = cur.fetchone()
+        count, bad_hash = row[0], row[1]
+        bad_fields = None if chain_only else row[2]
+        while bad_fields is not None and _same_by_value(
+            bad_fields
+        ):  # same value, other spelling: not altered
+            cur.execute(_PG_FIELDS_AFTER, {**args, "after": bad_fields})
+            nxt = cur.fetchone()
+            bad_fields = nxt[0] if nxt else None
+        cur.execute(_PG_LINKS, args)
+        bad_gap, bad_link = cur.fetchone()
+        # the first broken entry; at one entry the reasons rank as the streaming check reports them
+        found = [
+            (seq, rank, reason)
+            for rank, (seq, reason) in enumerate(
+                [
+                    (bad_gap, SEQ_GAP),
+                    (bad_link, PREV_LINK_BROKEN),
+                    (bad_hash, HASH_MISMATCH),
+                    (bad_fields, CONTENT_MISMATCH),
+                ]
+            )
+            if seq is not None
+        ]
+        if not found:
+            return VerifyResult(True, int(count), None, "", last_hash)
+        seq, _, reason = min(found)
+        cur.execute(f"SELECT count(*) FROM {_TABLE} WHERE seq <= %s", [seq])  # noqa: S608
+        read = int(cur.fetchone()[0])
+        cur.execute(f"SELECT hash FROM {_TABLE} WHERE seq < %s ORDER BY seq DESC LIMIT 1", [seq])  # noqa: S608
+        before = cur.fetchone()
+    return VerifyResult(False, read, int(seq), reason, before[0] if before else GENESIS)
+
+
+# -- streaming -----------------------------------------------------------------------------------------------------
+# Per entry: the exact bytes that were hashed (prev_hash, newline, canonical text), the stored hash and whether the
+# fields give the hashed text; Python checks sequence and links and recomputes every SHA-256.
+_STREAM_SQLITE = f"""
+SELECT seq, CAST(prev_hash || char(10) || canonical AS BLOB), hash, {{fields}}
+FROM {_TABLE} WHERE seq <= %s ORDER BY seq"""  # noqa: S608
+
+# On SQLite the payload column holds the canonical payload text (see append), so the fields rebuild the hashed
+# text by concatenation; an entry that differs is compared by value before it is reported.
+_SQLITE_FIELDS = """canonical = '{"actor_id":' || ifnull(actor_id, 'null') || ',"at":"' || replace(at, ' ', 'T')
+           || CASE WHEN length(at) = 19 THEN '.000000' ELSE '' END || 'Z","kind":"' || kind || '","payload":'
+           || payload || ',"seq":' || seq || '}'"""
+
+# On PostgreSQL the streaming check is the independent one: the fields are compared by value in Python.
+_STREAM_POSTGRES = f"""
+SELECT seq, convert_to(prev_hash || E'\\n' || canonical, 'UTF8'), hash{{fields}}
+FROM {_TABLE} WHERE seq <= %s ORDER BY seq"""  # noqa: S608
+
+
+def _verify_stream(last_seq: int, chain_only: bool, chunk_size: int) -> VerifyResult:
+    with transaction.atomic():
+        if connection.vendor == "sqlite":
+            sql = _STREAM_SQLITE.format(fields="1" if chain_only else _SQLITE_FIELDS)
+            with connection.cursor() as cur:
+                cur.execute(sql, [last_seq])
+                return verify_prepared(_batches(cur, chunk_size), recheck=_same_by_value)
+        fields = "" if chain_only else ", canonical, at, kind, actor_id, payload::text"
+        with connection.connection.cursor(name="lowcarbon_journal_verify") as cur:
+            cur.itersize = chunk_size
+            cur.execute(_STREAM_POSTGRES.format(fields=fields), [last_seq])
+            if chain_only:
+                return verify_prepared((seq, msg, h, True) for seq, msg, h in cur)
+            return verify_prepared(
+                (seq, msg, h, _fields_match(seq, content, at, kind, actor_id, payload))
+                for seq, msg, h, content, at, kind, actor_id, payload in cur
+            )
+
+
+def _batches(cur: Any, size: int) -> Iterator[tuple[Any, ...]]:
+    while batch := cur.fetchmany(size):
+        yield from batch
+
+
+def _fields_match(seq: int, content: str, at: Any, kind: str, actor_id: int | None, payload: Any) -> bool:
+    """Whether stored fields give the hashed text, compared by value (the payload's spelling may differ)."""
+    try:
+        text = json.loads(content)
+        value = json.loads(payload) if isinstance(payload, (str, bytes)) else payload
+    except ValueError:
+        return False
+    return (
+        isinstance(text, dict)
+        and text.get("seq") == seq
+        and text.get("kind") == kind
+        and text.get("actor_id") == actor_id
+        and isinstance(at, datetime)
+        and text.get("at") == iso_utc(at if at.tzinfo else at.replace(tzinfo=UTC))
+        and text.get("payload") == normalise(value)
+    )
+
+
+def _same_by_value(seq: int) -> bool:
+    """Whether an entry's fields match its hashed text by value (a payload the ORM re-serialised in its own
+    spelling is not an alteration)."""
+    row = (
+        JournalEntry.objects.filter(seq=seq).values("at", "kind", "actor_id", "payload", "canonical").first()
+    )
+    if row is None:
+        return False
+    return _fields_match(seq, row["canonical"], row["at"], row["kind"], row["actor_id"], row["payload"])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# export
+
+
+def export_journal(fh: IO[str], *, chunk_size: int = 20000) -> int:
+    """Write the journal as JSON Lines: a header line saying how to recompute the hashes, then one line per
+    entry with its fields, prev_hash and hash. Returns the number of entries written."""
+    last_seq, head_hash = head()
+    header = {
+        "format": "lowcarbon-registry-journal",
+        "version": 1,
+        "entries": last_seq,
+        "head_hash": head_hash,
+        "genesis": GENESIS,
+        "hash": "sha256",
+        "how_to_verify": HOW_TO_VERIFY,
+        "exported_at": iso_utc(timezone.now()),
+    }
+    fh.write(json.dumps(header, ensure_ascii=False, sort_keys=True) + "\n")
+    n = 0
+    with transaction.atomic():
+        rows = (
+            JournalEntry.objects.filter(seq__lte=last_seq)
+            .order_by("seq")
+            .values_list("canonical", "prev_hash", "hash")
+            .iterator(chunk_size=chunk_size)
+        )
+        for content, prev_hash, stored in rows:
+            # the hashed text is an object ending in "}": add the two hashes to it
+            fh.write(f'{content[:-1]},"prev_hash":"{prev_hash}","hash":"{stored}"}}\n')
+            n += 1
+    return n
+
+
+def read_export(fh: IO[str]) -> tuple[dict[str, Any], Iterator[tuple[Any, ...]]]:
+    """The header of an exported journal and its entries as (seq, at, kind, actor_id, payload, prev_hash, hash),
+    ready for `domain.journal.verify_chain`."""
+    header = json.loads(fh.readline())
+
+    def entries() -> Iterator[tuple[Any, ...]]:
+        for line in fh:
+            if not line.strip():
+                continue
+            e = json.loads(line)
+            yield e["seq"], e["at"], e["kind"], e["actor_id"], e["payload"], e["prev_hash"], e["hash"]
+
+    return header, entries()

@@ -1,0 +1,1234 @@
+"""Registry ledger services: accounts, issuance of serial blocks, transfers (a partial block is split), final
+retirements, administrative cancellations, idempotent client keys and the read helpers (domain.md §3.3, §3.7, §9).
+
+Every service runs in one transaction, appends a journal entry, and locks what it changes with SELECT … FOR UPDATE
+in one global order so that concurrent calls cannot deadlock: application → accounts (by id) → blocks → serial
+counters → journal. The journal append comes last, so the chain lock is held for as short a time as possible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from uuid import uuid4
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Case, F, IntegerField, Q, Sum, Value, When
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.lookups import In
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from lowcarbon.accounts.models import Membership
+from lowcarbon.core.domain.errors import DomainError
+from lowcarbon.registry import journal
+from lowcarbon.registry.domain import serials as ds
+from lowcarbon.registry.models import (
+    Application,
+    ApplicationSystem,
+    Cancellation,
+    IdempotentRequest,
+    JournalEntry,
+    RegistryAccount,
+    Retirement,
+    SerialBlock,
+    SerialCounter,
+    SystemCarry,
+    Transfer,
+    Transition,
+)
+
+HELD = SerialBlock.State.HELD
+RETIRED = SerialBlock.State.RETIRED
+CANCELLED = SerialBlock.State.CANCELLED
+SPLIT = SerialBlock.State.SPLIT
+
+#: oldest units move first: earliest vintage, then series, then lowest numbers
+OLDEST_FIRST = ("vintage", "series", "start")
+
+_QTY = F("end") - F("start") + 1
+
+_T_ACCOUNT = RegistryAccount._meta.db_table
+_T_BLOCK = SerialBlock._meta.db_table
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# accounts
+
+
+def account_for_user(user: Any) -> RegistryAccount:
+    """The person's registry account, opened on first use (number XL-U followed by the person's id)."""
+    found = RegistryAccount.objects.filter(owner_user_id=user.pk).first()
+    if found is not None:
+        return found
+    return _open_account({"owner_user_id": user.pk}, f"XL-U{user.pk:06d}", user.display_name)
+
+
+def account_for_org(org: Any) -> RegistryAccount:
+    """The organisation's registry account, opened on first use (number XL-O followed by its id)."""
+    found = RegistryAccount.objects.filter(owner_org_id=org.pk).first()
+    if found is not None:
+        return found
+    return _open_account({"owner_org_id": org.pk}, f"XL-O{org.pk:06d}", org.name)
+
+
+def _open_account(owner: dict[str, int], number: str, holder: str) -> RegistryAccount:
+    try:
+        with transaction.atomic():
+            account = RegistryAccount.objects.create(number=number, **owner)
+            journal.append("account_open", {"ref": number, "account": number, "holder": holder, **owner})
+            return account
+    except IntegrityError:  # opened meanwhile by a concurrent request
+        return RegistryAccount.objects.get(**owner)
+
+
+def may_act_for(user: Any, account: RegistryAccount, *, administrative: bool = False) -> bool:
+    """Whether `user` may dispose of the units in `account`: the person owning it, or an administrator member of
+    the owning organisation; a registry administrator only where a service says so (`administrative`)."""
+    if user is None or not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", True):
+        return False
+    if account.owner_user_id is not None and account.owner_user_id == user.pk:
+        return True
+    if (
+        account.owner_org_id is not None
+        and Membership.objects.filter(
+            user_id=user.pk, organisation_id=account.owner_org_id, level=Membership.Level.ADMIN
+        ).exists()
+    ):
+        return True
+    return bool(administrative and user.is_registry_admin)
+
+
+def _lock_accounts(ids: Iterable[int]) -> list[int]:
+    """Row locks on accounts, always taken in id order (the global lock order: application, accounts, blocks,
+    counters, journal)."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return []
+    with journal.fast_cursor() as cur:
+        cur.execute(
+            f"SELECT id FROM {_T_ACCOUNT} WHERE id IN ({_marks(len(wanted))}) ORDER BY id{_for_update()}",  # noqa: S608
+            wanted,
+        )
+        return [r[0] for r in cur.fetchall()]
+
+
+def _marks(n: int) -> str:
+    return ", ".join(["%s"] * n)
+
+
+def _for_update() -> str:
+    # NO KEY UPDATE: we never change keys, and the foreign-key checks of concurrent inserts (a split child's
+    # application, account and parent) take KEY SHARE locks that must not queue behind ours
+    if connection.vendor == "postgresql":
+        return " FOR NO KEY UPDATE"
+    return " FOR UPDATE" if connection.features.has_select_for_update else ""
+
+
+def _when(moment: Any) -> Any:
+    """A time as the database adapter wants it in raw SQL (UTC text on SQLite)."""
+    return connection.ops.adapt_datetimefield_value(moment)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# idempotent client keys
+
+
+def _check_key(key: str) -> str:
+    key = (key or "").strip()
+    if len(key) > IdempotentRequest._meta.get_field("key").max_length or not key.isprintable():
+        raise DomainError(
+            "invalid_client_key",
+            _("A client key is at most 100 printable characters."),
+            field="client_key",
+        )
+    return key
+
+
+def _replayed(actor: Any, operation: str, key: str, request: dict[str, Any]) -> dict[str, Any] | None:
+    """The stored result of an earlier request with the same (actor, operation, key); refuses a key reused for
+    a different request."""
+    if not key:
+        return None
+    result = (
+        IdempotentRequest.objects.filter(actor_id=actor.pk, operation=operation, key=key)
+        .values_list("result", flat=True)
+        .first()
+    )
+    if result is None:
+        return None
+    if result.get("request") != request:
+        raise DomainError(
+            "idempotency_key_reused",
+            _("The client key %(key)s was already used for a different %(operation)s request.")
+            % {"key": key, "operation": operation},
+            field="client_key",
+        )
+    return dict(result)
+
+
+def _remember(actor: Any, operation: str, key: str, request: dict[str, Any], result: dict[str, Any]) -> None:
+    """Store the result under the client key, in the same transaction: a concurrent twin fails on the unique key
+    and replays this result once it commits."""
+    if key:
+        IdempotentRequest.objects.create(
+            actor_id=actor.pk, operation=operation, key=key, result={"request": request, **result}
+        )
+
+
+def _run_idempotent(
+    actor: Any, operation: str, key: str, request: dict[str, Any], run: Any, replay: Any
+) -> Any:
+    done = _replayed(actor, operation, key, request)
+    if done is not None:
+        return replay(done)
+    try:
+        with transaction.atomic():
+            return run()
+    except IntegrityError:
+        done = _replayed(actor, operation, key, request)
+        if done is None:
+            raise
+        return replay(done)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# numbers
+
+
+def _insert_record(
+    model: Any, prefix: str, values: dict[str, Any], owner_column: str, block_ids: Sequence[int]
+) -> tuple[int, str]:
+    """Insert a transfer, retirement or cancellation with its links to its blocks, and give it its permanent number
+    PREFIX-YEAR-ID (e.g. TR-2026-000042): unique, in creation order, with no shared counter row to queue on."""
+    table = model._meta.db_table
+    links = model.blocks.through._meta.db_table
+    head = f"{prefix}-{timezone.localdate().year}-"
+    columns = ", ".join(connection.ops.quote_name(c) for c in values)
+    with journal.fast_cursor() as cur:
+        if connection.vendor == "postgresql":  # one statement: id from the sequence, record, links
+            cur.execute(
+                f"WITH n AS (SELECT nextval(pg_get_serial_sequence(%s, 'id')) AS id), "  # noqa: S608
+                f"r AS (INSERT INTO {table} (id, number, {columns}) "
+                f"SELECT n.id, %s || CASE WHEN n.id < 1000000 THEN lpad(n.id::text, 6, '0') ELSE n.id::text END, "
+                f"{_marks(len(values))} FROM n RETURNING id, number), "
+                f"l AS (INSERT INTO {links} ({owner_column}, serialblock_id) "
+                "SELECT r.id, b FROM r, unnest(%s::bigint[]) AS b) "
+                "SELECT id, number FROM r",
+                [table, head, *values.values(), list(block_ids)],
+            )
+            pk, number = cur.fetchone()
+            return int(pk), str(number)
+        cur.execute(
+            f"INSERT INTO {table} (number, {columns}) VALUES (%s, {_marks(len(values))}) RETURNING id",  # noqa: S608
+            ["~" + uuid4().hex[:23], *values.values()],
+        )
+        pk = int(cur.fetchone()[0])
+        number = f"{head}{pk:06d}"
+        cur.execute(f"UPDATE {table} SET number = %s WHERE id = %s", [number, pk])  # noqa: S608
+        if block_ids:
+            cur.execute(
+                f"INSERT INTO {links} ({owner_column}, serialblock_id) VALUES "  # noqa: S608
+                + ", ".join(["(%s, %s)"] * len(block_ids)),
+                [v for b in block_ids for v in (pk, b)],
+            )
+        return pk, number
+
+
+def _bump_counters(totals: dict[str, int]) -> dict[str, int]:
+    """Advance series counters by the given quantities and return their new last numbers: one upsert that also
+    locks the counter rows (in series order) until the transaction ends. Numbers are never reused (§3.7)."""
+    table = SerialCounter._meta.db_table
+    out: dict[str, int] = {}
+    items = sorted(totals.items())
+    with journal.fast_cursor() as cur:
+        for i in range(0, len(items), _CHUNK):
+            chunk = items[i : i + _CHUNK]
+            cur.execute(
+                f"INSERT INTO {table} (series, last_end) VALUES "  # noqa: S608
+                + ", ".join(["(%s, %s)"] * len(chunk))
+                + f" ON CONFLICT (series) DO UPDATE SET last_end = {table}.last_end + EXCLUDED.last_end "
+                "RETURNING series, last_end",
+                [v for pair in chunk for v in pair],
+            )
+            out.update((series, int(last)) for series, last in cur.fetchall())
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# issuance
+
+
+@dataclass(frozen=True)
+class IssueOutcome:
+    """What became of one application in an issuance run: its blocks, or the refusal that left it unchanged."""
+
+    application_id: int
+    code: str
+    blocks: list[SerialBlock]
+    error: DomainError | None = None
+
+    @property
+    def issued(self) -> bool:
+        return self.error is None
+
+    @property
+    def quantity(self) -> int:
+        return sum(b.quantity for b in self.blocks)
+
+
+def do_issue_units(application: Application, *, issuer: Any, client_key: str = "") -> list[SerialBlock]:
+    """Issue an approved application's units: one block per member system with units, from its series counter,
+    into the member's credit account; carry-forward recorded per system; application marked issued; one journal
+    entry. The issuer is a registry administrator other than the preparer and the reviewer (four eyes)."""
+    _check_issuer(issuer)
+    key = _check_key(client_key)
+    request = {"application": application.code}
+
+    def run() -> list[SerialBlock]:
+        [outcome] = _issue([application.pk], issuer, key=key, request=request)
+        if outcome.error is not None:
+            raise outcome.error
+        return outcome.blocks
+
+    def replay(done: dict[str, Any]) -> list[SerialBlock]:
+        return list(SerialBlock.objects.filter(pk__in=done["blocks"]).order_by("pk"))
+
+    return _run_idempotent(issuer, "issue", key, request, run, replay)
+
+
+def do_issue_batch(applications: Sequence[Any], *, issuer: Any) -> list[IssueOutcome]:
+    """Issue many approved applications in one transaction (the monthly run): each is checked on its own, a refused
+    one is reported and left unchanged, the others are issued exactly as by `do_issue_units`, with set-based
+    statements (one per kind of row for the whole batch). Outcomes come in the order given."""
+    _check_issuer(issuer)
+    ids = list(dict.fromkeys(a if isinstance(a, int) else a.pk for a in applications))
+    if not ids:
+        return []
+    with transaction.atomic():
+        return _issue(ids, issuer)
+
+
+def _check_issuer(issuer: Any) -> None:
+    if issuer is None or not getattr(issuer, "is_registry_admin", False):
+        raise DomainError("not_registry_admin", _("Only a registry administrator can issue units."))
+
+
+_APP_FIELDS = (
+    "pk",
+    "code",
+    "state",
+    "applicant_id",
+    "reviewer_id",
+    "units",
+    "vintage",
+    "methodology__code",
+    "factor__code",
+)
+_MEMBER_FIELDS = (
+    "application_id",
+    "system_id",
+    "system__code",
+    "units",
+    "carry_out_kg",
+    "credit_account_id",
+    "credit_account__number",
+)
+
+
+@dataclass
+class _App:
+    pk: int
+    code: str
+    state: str
+    applicant_id: int
+    reviewer_id: int | None
+    units: int
+    vintage: int
+    methodology: str
+    factor: str
+    members: list[_Member]
+    series: str = ""
+    project: str = ""
+
+
+@dataclass(frozen=True)
+class _Member:
+    application_id: int
+    system_id: int
+    system_code: str
+    units: int
+    carry_out_kg: Decimal
+    account_id: int | None
+    account_number: str | None
+
+
+def _issue(
+    ids: list[int], issuer: Any, *, key: str = "", request: dict[str, Any] | None = None
+) -> list[IssueOutcome]:
+    """Check each application (four eyes, state, units, accounts), then issue those that pass."""
+    locked = (
+        Application.objects.select_for_update(of=("self",), no_key=True)
+        .filter(pk__in=ids)
+        .order_by("pk")
+        .values_list(*_APP_FIELDS)
+    )
+    apps = {row[0]: _App(*row, members=[]) for row in locked}
+    refused: dict[int, DomainError] = {}
+    for a in apps.values():
+        if issuer.pk in (a.applicant_id, a.reviewer_id):
+            refused[a.pk] = DomainError(
+                "four_eyes",
+                _("Application %(code)s must be issued by someone other than its preparer and its reviewer.")
+                % {"code": a.code},
+            )
+        elif a.state == Application.State.ISSUED:
+            refused[a.pk] = DomainError(
+                "already_issued", _("Application %(code)s is already issued.") % {"code": a.code}
+            )
+        elif a.state != Application.State.APPROVED:
+            refused[a.pk] = DomainError(
+                "not_approved",
+                _("Application %(code)s is %(state)s; only an approved application can be issued.")
+                % {"code": a.code, "state": Application.State(a.state).label},
+            )
+    candidates = [pk for pk in apps if pk not in refused]
+    for row in (
+        ApplicationSystem.objects.filter(application_id__in=candidates)
+        .order_by("application_id", "pk")
+        .values_list(*_MEMBER_FIELDS)
+    ):
+        apps[row[0]].members.append(_Member(*row))
+    for pk in candidates:
+        a = apps[pk]
+        total = sum(m.units for m in a.members)
+        missing = [m for m in a.members if m.units > 0 and m.account_id is None]
+        if total != a.units:
+            refused[pk] = DomainError(
+                "units_mismatch",
+                _("Application %(code)s claims %(units)d units but its systems add up to %(sum)d.")
+                % {"code": a.code, "units": a.units, "sum": total},
+            )
+        elif missing:
+            refused[pk] = DomainError(
+                "no_credit_account",
+                _("System %(system)s of application %(code)s has no account to credit.")
+                % {"system": missing[0].system_code, "code": a.code},
+            )
+    issuing = [apps[pk] for pk in candidates if pk not in refused]
+    blocks = _write_issuance(issuing, issuer, key, request) if issuing else {}
+    outcomes = []
+    for pk in ids:
+        if pk not in apps:
+            outcomes.append(IssueOutcome(pk, "", [], DomainError("not_found", _("No such application."))))
+        else:
+            outcomes.append(IssueOutcome(pk, apps[pk].code, blocks.get(pk, []), refused.get(pk)))
+    return outcomes
+
+
+def _write_issuance(
+    issuing: list[_App], issuer: Any, key: str, request: dict[str, Any] | None
+) -> dict[int, list[SerialBlock]]:
+    """The writes of an issuance run, in the global lock order: accounts, counters, then blocks, carry-forward,
+    applications and the journal (one entry per application)."""
+    _lock_accounts(m.account_id for a in issuing for m in a.members if m.units > 0 and m.account_id)
+    totals: dict[str, int] = {}
+    for a in issuing:
+        a.project = a.members[0].system_code if len(a.members) == 1 else a.code
+        a.series = ds.series_name(a.methodology, a.project, a.vintage)
+        totals[a.series] = totals.get(a.series, 0) + a.units
+    last = {k: v - totals[k] for k, v in _bump_counters({k: q for k, q in totals.items() if q}).items()}
+    now = timezone.now()
+    blocks: dict[int, list[SerialBlock]] = {a.pk: [] for a in issuing}
+    credited: dict[int, list[_Member]] = {a.pk: [] for a in issuing}
+    for a in issuing:  # numbers in application order, then member order
+        for m in a.members:
+            if m.units <= 0:
+                continue
+            r = ds.allocate(last[a.series], m.units)
+            last[a.series] = r.end
+            blocks[a.pk].append(
+                SerialBlock(
+                    series=a.series,
+                    start=r.start,
+                    end=r.end,
+                    state=HELD,
+                    account_id=m.account_id,
+                    application_id=a.pk,
+                    system_id=m.system_id,
+                    project_code=a.project,
+                    vintage=a.vintage,
+                    methodology_code=a.methodology,
+                    factor_code=a.factor,
+                    locked_by="",
+                    created_at=now,
+                    changed_at=now,
+                )
+            )
+            credited[a.pk].append(m)
+    _insert_blocks([b for a in issuing for b in blocks[a.pk]])
+    when = _when(now)
+    carry = [(m.system_id, m.carry_out_kg) for a in issuing for m in a.members]
+    with journal.fast_cursor() as cur:
+        table = SystemCarry._meta.db_table
+        for i in range(0, len(carry), _CHUNK):
+            chunk = carry[i : i + _CHUNK]
+            cur.execute(
+                f"INSERT INTO {table} (system_id, kg, updated_at) VALUES "  # noqa: S608
+                + ", ".join(["(%s, %s, %s)"] * len(chunk))
+                + " ON CONFLICT (system_id) DO UPDATE SET kg = EXCLUDED.kg, updated_at = EXCLUDED.updated_at",
+                [v for system_id, kg in chunk for v in (system_id, _kg(kg), when)],
+            )
+        table = Application._meta.db_table
+        for i in range(0, len(issuing), _CHUNK):
+            chunk_ids = [a.pk for a in issuing[i : i + _CHUNK]]
+            cur.execute(
+                f"UPDATE {table} SET state = %s, issued_at = %s, issuer_id = %s, state_since = %s "  # noqa: S608
+                f"WHERE id IN ({_marks(len(chunk_ids))})",
+                [Application.State.ISSUED, when, issuer.pk, when, *chunk_ids],
+            )
+    if key and request is not None:
+        [only] = issuing
+        _remember(
+            issuer, "issue", key, request, {"application": only.pk, "blocks": [b.pk for b in blocks[only.pk]]}
+        )
+    journal.append_many(
+        [
+            (
+                "issue",
+                {
+                    "ref": a.code,
+                    "application": a.code,
+                    "series": a.series,
+                    "quantity": a.units,
+                    "blocks": [
+                        {
+                            "block": b.pk,
+                            "serial": b.serial,
+                            "quantity": b.quantity,
+                            "account": m.account_number,
+                            "system": m.system_code,
+                        }
+                        for b, m in zip(blocks[a.pk], credited[a.pk], strict=True)
+                    ],
+                    "carry_kg": {m.system_code: m.carry_out_kg for m in a.members},
+                },
+                issuer,
+            )
+            for a in issuing
+        ]
+    )
+    return blocks
+
+
+def _kg(value: Decimal) -> Any:
+    return connection.ops.adapt_decimalfield_value(value, 18, 3)
+
+
+#: rows per multi-row statement
+_CHUNK = 500
+
+_BLOCK_COLUMNS = (
+    "series",
+    "start",
+    "end",
+    "state",
+    "account_id",
+    "application_id",
+    "system_id",
+    "project_code",
+    "vintage",
+    "methodology_code",
+    "factor_code",
+    "locked_by",
+    "created_at",
+    "changed_at",
+)
+
+
+def _insert_blocks(new: list[SerialBlock]) -> None:
+    """Insert new blocks with multi-row statements and give the objects their ids."""
+    marks = f"({_marks(len(_BLOCK_COLUMNS))})"
+    with journal.fast_cursor() as cur:
+        for i in range(0, len(new), _CHUNK):
+            chunk = new[i : i + _CHUNK]
+            cur.execute(
+                f"INSERT INTO {_T_BLOCK} ({_q(*_BLOCK_COLUMNS)}) VALUES "  # noqa: S608
+                + ", ".join([marks] * len(chunk))
+                + f" RETURNING id, series, {_q('start')}",
+                [
+                    _when(getattr(b, c)) if c in ("created_at", "changed_at") else getattr(b, c)
+                    for b in chunk
+                    for c in _BLOCK_COLUMNS
+                ],
+            )
+            ids = {(series, int(start)): int(pk) for pk, series, start in cur.fetchall()}
+            for b in chunk:
+                b.pk = ids[(b.series, b.start)]
+                b._state.adding = False
+                b._state.db = connection.alias
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# choosing and moving units
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """A held, unlocked block that may be taken (with what a split child copies from it)."""
+
+    pk: int
+    series: str
+    start: int
+    end: int
+    vintage: int
+    application_id: int
+    system_id: int | None
+    project_code: str
+    methodology_code: str
+    factor_code: str
+
+    @property
+    def serial(self) -> str:
+        return ds.serial_text(self.series, self.start, self.end)
+
+
+_CANDIDATE_COLUMNS = (
+    "id",
+    "series",
+    "start",
+    "end",
+    "vintage",
+    "application_id",
+    "system_id",
+    "project_code",
+    "methodology_code",
+    "factor_code",
+)
+_CHILD_COLUMNS = (
+    *_CANDIDATE_COLUMNS[1:],
+    "state",
+    "account_id",
+    "parent_id",
+    "locked_by",
+    "created_at",
+    "changed_at",
+)
+
+
+def _q(*names: str) -> str:
+    return ", ".join(connection.ops.quote_name(n) for n in names)
+
+
+def _check_quantity(quantity: Any) -> int:
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+        raise DomainError(
+            "invalid_quantity",
+            _("The quantity must be a whole number of units, at least 1."),
+            field="quantity",
+        )
+    return quantity
+
+
+def _select(
+    account: RegistryAccount, quantity: int, block_ids: Sequence[int] | None
+) -> ds.Selection[_Candidate]:
+    """Lock the account's held, unlocked blocks (or the named ones) and choose the units to take, oldest first
+    (vintage, series, first number). Refuses, naming the figures, when they do not suffice."""
+    where = "account_id = %s AND state = %s AND locked_by = ''"
+    params: list[Any] = [account.pk, HELD]
+    if block_ids is not None:
+        wanted = list(dict.fromkeys(int(b) for b in block_ids))
+        if not wanted:
+            raise DomainError("block_unavailable", _("Name at least one block."), field="block_ids")
+        where += f" AND id IN ({_marks(len(wanted))})"
+        params += wanted
+    with journal.fast_cursor() as cur:
+        cur.execute(
+            f"SELECT {_q(*_CANDIDATE_COLUMNS)} FROM {_T_BLOCK} WHERE {where} "  # noqa: S608
+            f"ORDER BY {_q(*OLDEST_FIRST)}{_for_update()}",
+            params,
+        )
+        candidates = [_Candidate(*row) for row in cur.fetchall()]
+    if block_ids is not None:
+        missing = set(wanted) - {c.pk for c in candidates}
+        if missing:
+            _refuse_blocks(account, sorted(missing))
+    selection = ds.choose_blocks(candidates, quantity)
+    if not selection.sufficient:
+        raise DomainError(
+            "insufficient_units",
+            _("Account %(account)s has %(available)d units available; %(asked)d asked.")
+            % {"account": account.number, "available": selection.available, "asked": quantity},
+            field="quantity",
+        )
+    return selection
+
+
+def _refuse_blocks(account: RegistryAccount, ids: list[int]) -> None:
+    """Say why named blocks cannot be used: retired, cancelled, reserved, or not held in this account."""
+    rows = list(SerialBlock.objects.filter(pk__in=ids).order_by("pk"))
+    for b in rows:
+        if b.state == RETIRED:
+            raise DomainError(
+                "block_retired",
+                _("Block %(serial)s is retired; it can never move again.") % {"serial": b.serial},
+            )
+        if b.state == CANCELLED:
+            raise DomainError("block_cancelled", _("Block %(serial)s is cancelled.") % {"serial": b.serial})
+    for b in rows:
+        if b.state == HELD and b.account_id == account.pk and b.locked_by:
+            raise DomainError(
+                "block_locked",
+                _("Block %(serial)s is reserved by market order %(order)s.")
+                % {"serial": b.serial, "order": b.locked_by},
+            )
+    raise DomainError(
+        "block_unavailable",
+        _("Some of the named blocks are not held in account %(account)s.") % {"account": account.number},
+        field="block_ids",
+    )
+
+
+def _take(
+    selection: ds.Selection[_Candidate], *, source: RegistryAccount, to_account_id: int, state: str
+) -> tuple[list[int], list[dict[str, Any]]]:
+    """Move the chosen units: whole blocks change account/state; a partial block becomes `split` and gets two
+    children, [s, s+q−1] moved and [s+q, e] kept, each pointing to it (domain.md §3.7). Returns the moved block
+    ids and their journal lines."""
+    now = _when(timezone.now())
+    whole = [t.block for t in selection.takes if t.whole]
+    moved: list[int] = [c.pk for c in whole]
+    lines: list[dict[str, Any]] = [
+        {"block": c.pk, "serial": c.serial, "quantity": c.end - c.start + 1} for c in whole
+    ]
+    postgres = connection.vendor == "postgresql"
+    with journal.fast_cursor() as cur:
+        if whole:
+            cur.execute(
+                f"UPDATE {_T_BLOCK} SET account_id = %s, state = %s, changed_at = %s "  # noqa: S608
+                + ("WHERE id = ANY(%s)" if postgres else f"WHERE id IN ({_marks(len(moved))})"),
+                [to_account_id, state, now, *([moved] if postgres else moved)],
+            )
+        for t in selection.takes:
+            if t.whole:
+                continue
+            parent = t.block
+            part, rest = ds.split_range(parent.start, parent.end, t.quantity)
+            if postgres:  # one statement: the parent becomes split, then its children are inserted from it
+                cur.execute(
+                    f"WITH p AS (UPDATE {_T_BLOCK} SET state = %s, changed_at = %s WHERE id = %s "  # noqa: S608
+                    "RETURNING id, series, vintage, application_id, system_id, project_code, methodology_code, "
+                    f"factor_code) INSERT INTO {_T_BLOCK} ({_q(*_CHILD_COLUMNS)}) "
+                    "SELECT p.series, v.s, v.e, p.vintage, p.application_id, p.system_id, p.project_code, "
+                    "p.methodology_code, p.factor_code, v.st, v.acc, p.id, '', %s, %s FROM p, "
+                    "(VALUES (%s::bigint, %s::bigint, %s::varchar, %s::bigint), "
+                    "(%s::bigint, %s::bigint, %s::varchar, %s::bigint)) AS v (s, e, st, acc) "
+                    f"RETURNING id, {_q('start')}",
+                    [SPLIT, now, parent.pk, now, now, part.start, part.end, state, to_account_id]
+                    + [rest.start, rest.end, HELD, source.pk],
+                )
+            else:
+                cur.execute(
+                    f"UPDATE {_T_BLOCK} SET state = %s, changed_at = %s WHERE id = %s",  # noqa: S608
+                    [SPLIT, now, parent.pk],
+                )
+                marks = f"({_marks(len(_CHILD_COLUMNS))})"
+                cur.execute(
+                    f"INSERT INTO {_T_BLOCK} ({_q(*_CHILD_COLUMNS)}) VALUES {marks}, {marks} "  # noqa: S608
+                    f"RETURNING id, {_q('start')}",
+                    [
+                        *_child_row(parent, part, state, to_account_id, now),
+                        *_child_row(parent, rest, HELD, source.pk, now),
+                    ],
+                )
+            ids = {int(start): int(pk) for pk, start in cur.fetchall()}  # RETURNING order is not guaranteed
+            moved.append(ids[part.start])
+            lines.append(
+                {
+                    "block": ids[part.start],
+                    "serial": ds.serial_text(parent.series, part.start, part.end),
+                    "quantity": part.quantity,
+                    "split_from": parent.serial,
+                    "kept": ds.serial_text(parent.series, rest.start, rest.end),
+                }
+            )
+    return moved, lines
+
+
+def _child_row(parent: _Candidate, r: ds.Range, state: str, account_id: int, now: Any) -> list[Any]:
+    """Values of a split child, in the order of _CHILD_COLUMNS."""
+    return [
+        parent.series,
+        r.start,
+        r.end,
+        parent.vintage,
+        parent.application_id,
+        parent.system_id,
+        parent.project_code,
+        parent.methodology_code,
+        parent.factor_code,
+        state,
+        account_id,
+        parent.pk,
+        "",
+        now,
+        now,
+    ]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# transfers
+
+
+def do_transfer(
+    *,
+    from_account: RegistryAccount,
+    to_account: RegistryAccount,
+    quantity: int,
+    actor: Any,
+    client_key: str = "",
+    block_ids: Sequence[int] | None = None,
+) -> Transfer:
+    """Move `quantity` units from one account to another, oldest first (or from the named blocks), splitting the
+    last block when only part of it moves. Only someone who may act for the sending account can do it."""
+    quantity = _check_quantity(quantity)
+    if from_account.pk == to_account.pk:
+        raise DomainError("same_account", _("A transfer needs two different accounts."), field="to_account")
+    if not may_act_for(actor, from_account):
+        raise DomainError(
+            "not_allowed",
+            _("You may not move units out of account %(account)s.") % {"account": from_account.number},
+        )
+    key = _check_key(client_key)
+    request = {
+        "from": from_account.number,
+        "to": to_account.number,
+        "quantity": quantity,
+        "blocks": sorted(int(b) for b in block_ids) if block_ids is not None else None,
+    }
+    return _run_idempotent(
+        actor,
+        "transfer",
+        key,
+        request,
+        lambda: _transfer(from_account, to_account, quantity, actor, key, request, block_ids),
+        lambda done: Transfer.objects.get(pk=done["transfer"]),
+    )
+
+
+def _transfer(
+    source: RegistryAccount,
+    target: RegistryAccount,
+    quantity: int,
+    actor: Any,
+    key: str,
+    request: dict[str, Any],
+    block_ids: Sequence[int] | None,
+) -> Transfer:
+    _lock_accounts([source.pk, target.pk])
+    selection = _select(source, quantity, block_ids)
+    moved, lines = _take(selection, source=source, to_account_id=target.pk, state=HELD)
+    now = timezone.now()
+    pk, number = _insert_record(
+        Transfer,
+        "TR",
+        {
+            "from_account_id": source.pk,
+            "to_account_id": target.pk,
+            "quantity": quantity,
+            "actor_id": actor.pk,
+            "created_at": _when(now),
+        },
+        "transfer_id",
+        moved,
+    )
+    _remember(actor, "transfer", key, request, {"transfer": pk})
+    journal.append(
+        "transfer",
+        {
+            "ref": number,
+            "number": number,
+            "from": source.number,
+            "to": target.number,
+            "quantity": quantity,
+            "blocks": lines,
+        },
+        actor=actor,
+    )
+    transfer = Transfer(
+        pk=pk,
+        number=number,
+        from_account=source,
+        to_account=target,
+        quantity=quantity,
+        actor=actor,
+        created_at=now,
+    )
+    transfer._state.adding = False
+    transfer._state.db = connection.alias
+    return transfer
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# retirements
+
+
+def do_retire(
+    *,
+    account: RegistryAccount,
+    quantity: int,
+    beneficiary: str,
+    purpose: str,
+    retired_on: date,
+    actor: Any,
+    client_key: str = "",
+    block_ids: Sequence[int] | None = None,
+    note: str = "",
+) -> Retirement:
+    """Retire (注销) units for a beneficiary and purpose, oldest first or from the named blocks, splitting where
+    partial. Final: retired blocks never move again."""
+    quantity = _check_quantity(quantity)
+    beneficiary = (beneficiary or "").strip()
+    if not beneficiary:
+        raise DomainError(
+            "beneficiary_required", _("Name the beneficiary of the retirement."), field="beneficiary"
+        )
+    if len(beneficiary) > Retirement._meta.get_field("beneficiary").max_length:
+        raise DomainError(
+            "beneficiary_too_long", _("The beneficiary name is at most 200 characters."), field="beneficiary"
+        )
+    if purpose not in Retirement.Purpose.values:
+        raise DomainError(
+            "invalid_purpose",
+            _("The purpose must be one of: %(choices)s.") % {"choices": ", ".join(Retirement.Purpose.values)},
+            field="purpose",
+        )
+    if not isinstance(retired_on, date) or retired_on > timezone.localdate():
+        raise DomainError(
+            "invalid_retired_on",
+            _("The retirement date must be a date, not in the future."),
+            field="retired_on",
+        )
+    if not may_act_for(actor, account):
+        raise DomainError(
+            "not_allowed", _("You may not retire units of account %(account)s.") % {"account": account.number}
+        )
+    key = _check_key(client_key)
+    note = (note or "").strip()
+    request = {
+        "account": account.number,
+        "quantity": quantity,
+        "beneficiary": beneficiary,
+        "purpose": purpose,
+        "retired_on": retired_on.isoformat(),
+        "blocks": sorted(int(b) for b in block_ids) if block_ids is not None else None,
+        "note": note,
+    }
+    return _run_idempotent(
+        actor,
+        "retire",
+        key,
+        request,
+        lambda: _retire(
+            account, quantity, beneficiary, purpose, retired_on, note, actor, key, request, block_ids
+        ),
+        lambda done: Retirement.objects.get(pk=done["retirement"]),
+    )
+
+
+def _retire(
+    account: RegistryAccount,
+    quantity: int,
+    beneficiary: str,
+    purpose: str,
+    retired_on: date,
+    note: str,
+    actor: Any,
+    key: str,
+    request: dict[str, Any],
+    block_ids: Sequence[int] | None,
+) -> Retirement:
+    _lock_accounts([account.pk])
+    selection = _select(account, quantity, block_ids)
+    moved, lines = _take(selection, source=account, to_account_id=account.pk, state=RETIRED)
+    pk, number = _insert_record(
+        Retirement,
+        "RT",
+        {
+            "account_id": account.pk,
+            "quantity": quantity,
+            "beneficiary": beneficiary,
+            "purpose": purpose,
+            "retired_on": connection.ops.adapt_datefield_value(retired_on),
+            "note": note,
+            "actor_id": actor.pk,
+            "created_at": _when(timezone.now()),
+        },
+        "retirement_id",
+        moved,
+    )
+    _remember(actor, "retire", key, request, {"retirement": pk})
+    journal.append(
+        "retire",
+        {
+            "ref": number,
+            "number": number,
+            "account": account.number,
+            "quantity": quantity,
+            "beneficiary": beneficiary,
+            "purpose": purpose,
+            "retired_on": retired_on,
+            "note": note,
+            "blocks": lines,
+        },
+        actor=actor,
+    )
+    return Retirement.objects.get(pk=pk)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# cancellation
+
+
+class _Moved(Exception):
+    """Units of the application moved to an account not yet locked while the cancellation waited: start over."""
+
+
+def do_cancel(*, application: Application, reason: str, actor: Any) -> Cancellation:
+    """A registry administrator cancels the units issued for an application by mistake, wherever they are now
+    (unless any is retired). The numbers are never reused; the systems' carry-forward is restored and the
+    application returns to `approved`, to be issued again under new numbers (domain.md §3.3, §9.2)."""
+    if actor is None or not getattr(actor, "is_registry_admin", False):
+        raise DomainError("not_registry_admin", _("Only a registry administrator can cancel units."))
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError("reason_required", _("Give the reason for the cancellation."), field="reason")
+    for _attempt in range(5):
+        try:
+            with transaction.atomic():
+                return _cancel(application.pk, reason, actor)
+        except _Moved:
+            continue
+    raise DomainError(
+        "busy", _("The units of this application kept moving while it was being cancelled; try again.")
+    )
+
+
+def _cancel(app_id: int, reason: str, actor: Any) -> Cancellation:
+    app = Application.objects.select_for_update(no_key=True).get(pk=app_id)
+    if app.state != Application.State.ISSUED:
+        raise DomainError(
+            "not_issued",
+            _("Application %(code)s is %(state)s; only issued units can be cancelled.")
+            % {"code": app.code, "state": app.get_state_display()},
+        )
+    live = SerialBlock.objects.filter(application_id=app.pk, state__in=[HELD, RETIRED])
+    accounts = set(live.values_list("account_id", flat=True))
+    _lock_accounts(accounts)
+    blocks = list(live.select_for_update(no_key=True).order_by("pk"))
+    if {b.account_id for b in blocks} - accounts or set(live.values_list("pk", flat=True)) != {
+        b.pk for b in blocks
+    }:
+        raise _Moved
+    retired = sum(b.quantity for b in blocks if b.state == RETIRED)
+    if retired:
+        raise DomainError(
+            "units_retired",
+            _("%(n)d units of application %(code)s are retired; retired units cannot be cancelled.")
+            % {"n": retired, "code": app.code},
+        )
+    listed = sorted({b.locked_by for b in blocks if b.locked_by})
+    if listed:
+        raise DomainError(
+            "units_locked",
+            _("Units of application %(code)s are reserved by market orders %(orders)s; close them first.")
+            % {"code": app.code, "orders": ", ".join(listed)},
+        )
+    now = timezone.now()
+    SerialBlock.objects.filter(pk__in=[b.pk for b in blocks]).update(state=CANCELLED, changed_at=now)
+    quantity = sum(b.quantity for b in blocks)
+    pk, number = _insert_record(
+        Cancellation,
+        "CX",
+        {
+            "application_id": app.pk,
+            "quantity": quantity,
+            "reason": reason,
+            "actor_id": actor.pk,
+            "created_at": _when(now),
+        },
+        "cancellation_id",
+        [b.pk for b in blocks],
+    )
+    members = list(
+        ApplicationSystem.objects.filter(application_id=app.pk).select_related("system").order_by("pk")
+    )
+    if members:
+        SystemCarry.objects.bulk_create(
+            [SystemCarry(system_id=m.system_id, kg=m.carry_in_kg) for m in members],
+            update_conflicts=True,
+            unique_fields=["system"],
+            update_fields=["kg", "updated_at"],
+        )
+    Application.objects.filter(pk=app.pk).update(
+        state=Application.State.APPROVED, issued_at=None, issuer=None, state_since=now
+    )
+    Transition.objects.create(
+        application=app,
+        from_state=Application.State.ISSUED,
+        to_state=Application.State.APPROVED,
+        actor=actor,
+        comment=reason,
+    )
+    numbers = dict(RegistryAccount.objects.filter(pk__in=accounts).values_list("pk", "number"))
+    journal.append(
+        "cancel",
+        {
+            "ref": number,
+            "number": number,
+            "application": app.code,
+            "reason": reason,
+            "quantity": quantity,
+            "blocks": [
+                {"block": b.pk, "serial": b.serial, "quantity": b.quantity, "account": numbers[b.account_id]}
+                for b in blocks
+            ],
+            "carry_kg": {m.system.code: m.carry_in_kg for m in members},
+        },
+        actor=actor,
+    )
+    return Cancellation.objects.get(pk=pk)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# reading
+
+
+def balance(account: RegistryAccount) -> int:
+    """Units held in the account (including units reserved by an open market order)."""
+    return int(SerialBlock.objects.filter(account_id=account.pk, state=HELD).aggregate(q=Sum(_QTY))["q"] or 0)
+
+
+def available(account: RegistryAccount) -> int:
+    """Units the account can move or retire now (held and not reserved)."""
+    return int(
+        SerialBlock.objects.filter(account_id=account.pk, state=HELD, locked_by="").aggregate(q=Sum(_QTY))[
+            "q"
+        ]
+        or 0
+    )
+
+
+def holdings(account: RegistryAccount) -> list[dict[str, Any]]:
+    """The account's held units grouped by series and vintage: quantity, of which reserved, and number of blocks."""
+    rows = (
+        SerialBlock.objects.filter(account_id=account.pk, state=HELD)
+        .values("series", "vintage", "project_code", "methodology_code")
+        .annotate(
+            quantity=Sum(_QTY),
+            locked=Sum(
+                Case(When(~Q(locked_by=""), then=_QTY), default=Value(0), output_field=IntegerField())
+            ),
+            blocks=Sum(Value(1), output_field=IntegerField()),
+        )
+        .order_by("vintage", "series")
+    )
+    return [
+        {
+            "series": r["series"],
+            "vintage": r["vintage"],
+            "project_code": r["project_code"],
+            "methodology_code": r["methodology_code"],
+            "quantity": int(r["quantity"]),
+            "locked": int(r["locked"] or 0),
+            "blocks": int(r["blocks"]),
+        }
+        for r in rows
+    ]
+
+
+def supply_totals() -> dict[str, int]:
+    """Units issued (all blocks ever issued, cancelled included) and where they are now: held, retired, cancelled.
+    Invariant: issued = held + retired + cancelled (a split only divides a block)."""
+    issued = SerialBlock.objects.filter(parent__isnull=True).aggregate(q=Sum(_QTY))["q"] or 0
+    by_state = dict(
+        SerialBlock.objects.exclude(state=SPLIT)
+        .values("state")
+        .annotate(q=Sum(_QTY))
+        .values_list("state", "q")
+    )
+    return {
+        "issued": int(issued),
+        "held": int(by_state.get(HELD, 0) or 0),
+        "retired": int(by_state.get(RETIRED, 0) or 0),
+        "cancelled": int(by_state.get(CANCELLED, 0) or 0),
+    }
+
+
+def find_by_serial(text: str) -> SerialBlock | None:
+    """The block a serial refers to: the live (not split) block containing that unit, or for a block serial the
+    block containing its first unit; an exact match of a split block when its units have all moved on."""
+    try:
+        ref = ds.parse_serial(text)
+    except ds.SerialError:
+        raise DomainError(
+            "invalid_serial", _("%(text)s is not a serial number.") % {"text": text}, field="serial"
+        )
+    block = (
+        SerialBlock.objects.filter(series=ref.series, start__lte=ref.start)
+        .exclude(state=SPLIT)
+        .order_by("-start")
+        .first()
+    )
+    if block is not None and block.end >= ref.start:
+        return block
+    return SerialBlock.objects.filter(series=ref.series, start=ref.start, end=ref.end).first()
+
+
+def block_history(block: SerialBlock) -> dict[str, Any]:
+    """A block's lineage back to issuance (root first), the blocks split from it, the transfers, retirements and
+    cancellations that touched it or its ancestors, and the journal entries recording them (oldest first)."""
+    lineage = [block]
+    while lineage[0].parent_id is not None:
+        lineage.insert(0, SerialBlock.objects.get(pk=lineage[0].parent_id))
+    descendants: list[SerialBlock] = []
+    frontier = [block.pk]
+    while frontier:
+        children = list(SerialBlock.objects.filter(parent_id__in=frontier).order_by("start"))
+        descendants.extend(children)
+        frontier = [c.pk for c in children if c.state == SPLIT]
+    # the split of an ancestor moved a sibling: those records belong to this block's story too
+    related = {b.pk for b in lineage} | {b.pk for b in descendants}
+    related |= set(
+        SerialBlock.objects.filter(parent_id__in=[b.pk for b in lineage]).values_list("pk", flat=True)
+    )
+    transfers = list(Transfer.objects.filter(blocks__in=related).distinct().order_by("pk"))
+    retirements = list(Retirement.objects.filter(blocks__in=related).distinct().order_by("pk"))
+    cancellations = list(Cancellation.objects.filter(blocks__in=related).distinct().order_by("pk"))
+    root = lineage[0]
+    refs = [root.application.code, *(r.number for r in (*transfers, *retirements, *cancellations))]
+    entries = [
+        e
+        for e in JournalEntry.objects.filter(In(KeyTextTransform("ref", "payload"), refs)).order_by("seq")
+        if e.kind != "issue" or any(line.get("block") == root.pk for line in e.payload.get("blocks", []))
+    ]
+    return {
+        "block": block,
+        "root": root,
+        "lineage": lineage,
+        "descendants": descendants,
+        "transfers": transfers,
+        "retirements": retirements,
+        "cancellations": cancellations,
+        "entries": entries,
+    }
+
+
+def carry_of(system_id: int) -> Decimal:
+    """kg CO2e a system carries to its next application (0 when none)."""
+    kg = SystemCarry.objects.filter(system_id=system_id).values_list("kg", flat=True).first()
+    return kg if kg is not None else Decimal(0)

@@ -1,0 +1,110 @@
+"""`lowcarbon ledger verify` checks the registry journal's hash chain; `lowcarbon ledger export FILE` writes it as
+JSON Lines that can be re-checked without the platform."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from lowcarbon.registry import journal
+from lowcarbon.registry.domain.journal import (
+    CONTENT_MISMATCH,
+    HASH_MISMATCH,
+    PREV_LINK_BROKEN,
+    SEQ_GAP,
+)
+from lowcarbon.registry.models import JournalEntry
+
+
+def reason_text(reason: str) -> str:
+    """What a broken-chain reason code means, in the user's language."""
+    return {
+        HASH_MISMATCH: _("its content does not give its stored hash (the entry was altered)"),
+        PREV_LINK_BROKEN: _("it does not link to the hash of the entry before it"),
+        SEQ_GAP: _("its sequence number does not follow the entry before it (an entry is missing)"),
+        CONTENT_MISMATCH: _("its stored fields differ from the text that was hashed (the entry was altered)"),
+    }.get(reason, reason)
+
+
+class Command(BaseCommand):
+    @property
+    def help(self) -> str:  # type: ignore[override]
+        return _("Verify the registry journal's hash chain, or export the journal as JSON Lines.")
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+        verify = sub.add_parser("verify", help=_("Recompute every entry's hash and check the chain."))
+        verify.add_argument(
+            "--chain-only",
+            action="store_true",
+            help=_(
+                "Check sequence, links and hashes only, not that each entry's fields match its hashed text."
+            ),
+        )
+        verify.add_argument(
+            "--method",
+            choices=["auto", "sql", "stream"],
+            default="auto",
+            help=_(
+                "stream: read every entry and recompute its hash here; sql: let PostgreSQL recompute them; "
+                "auto: sql on PostgreSQL, stream otherwise."
+            ),
+        )
+        export = sub.add_parser("export", help=_("Write the journal as JSON Lines (one entry per line)."))
+        export.add_argument("file", help=_("Output file; '-' for standard output."))
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["action"] == "verify":
+            self._verify(options["method"], options["chain_only"])
+        else:
+            self._export(options["file"])
+
+    def _verify(self, method: str, chain_only: bool) -> None:
+        started = time.perf_counter()
+        try:
+            result = journal.verify_journal(method=method, chain_only=chain_only)
+        except ValueError as exc:
+            raise CommandError(str(exc))
+        seconds = time.perf_counter() - started
+        if result.ok:
+            self.stdout.write(
+                self.style.SUCCESS(
+                    _("Journal OK: %(n)d entries checked in %(s).2f s; head hash %(hash)s")
+                    % {"n": result.count, "s": seconds, "hash": result.head_hash}
+                )
+            )
+            return
+        entry = JournalEntry.objects.filter(seq=result.first_bad_seq).values("kind", "at").first()
+        kind = entry["kind"] if entry else "?"
+        at = timezone.localtime(entry["at"]).isoformat() if entry else "?"
+        raise CommandError(
+            _(
+                "Journal BROKEN at entry %(seq)s (kind %(kind)s, time %(at)s): %(why)s [%(code)s]. %(n)d entries read."
+            )
+            % {
+                "seq": result.first_bad_seq,
+                "kind": kind,
+                "at": at,
+                "why": reason_text(result.reason),
+                "code": result.reason,
+                "n": result.count,
+            }
+        )
+
+    def _export(self, path: str) -> None:
+        if path == "-":
+            n = journal.export_journal(self.stdout)
+            self.stderr.write(_("%(n)d entries exported.") % {"n": n})
+            return
+        try:
+            with open(path, "w", encoding="utf-8", newline="\n") as fh:
+                n = journal.export_journal(fh)
+        except OSError as exc:
+            raise CommandError(_("Cannot write %(path)s: %(error)s") % {"path": path, "error": exc.strerror})
+        self.stdout.write(
+            self.style.SUCCESS(_("%(n)d entries exported to %(path)s") % {"n": n, "path": path})
+        )

@@ -1,0 +1,202 @@
+"""Concurrent registry operations on PostgreSQL, each thread with its own connection: random transfers between
+four accounts and retirements of the same units conserve every unit, lose no update, never overdraw, and refuse
+only with `insufficient_units`; a client key sent by many threads at once moves units once; a cancellation racing
+with transfers of its units cancels every one of them wherever it went."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import Counter
+from datetime import date
+
+import pytest
+from django.db import connection
+from django.db.models import F, Sum
+
+from lowcarbon.core.domain.errors import DomainError
+from lowcarbon.registry import journal, ledger
+from lowcarbon.registry.domain.serials import overlapping
+from lowcarbon.registry.models import Retirement, SerialBlock, Transfer
+from tests.factories import make_system, make_user
+from tests.registry.helpers import approved_application, make_admin
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.integration,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+THREADS = 16
+START = 60
+
+
+def _holders(n: int, units: int):
+    admin = make_admin()
+    owners = [make_user("owner_household") for _ in range(n)]
+    accounts = [ledger.account_for_user(u) for u in owners]
+    apps = []
+    for u, acc in zip(owners, accounts, strict=True):
+        app = approved_application([(make_system(u), units, acc)], applicant=u)
+        ledger.do_issue_units(app, issuer=admin)
+        apps.append(app)
+    return admin, owners, accounts, apps
+
+
+def _run(threads: list[threading.Thread]) -> None:
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    assert not any(t.is_alive() for t in threads), "a thread hung (deadlock?)"
+
+
+def test_concurrent_transfers_and_retirements_conserve_units():
+    assert connection.vendor == "postgresql"
+    _, owners, accounts, _ = _holders(4, START)
+    done: list[tuple] = []
+    refused: list[str] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def work(k: int) -> None:
+        rng = random.Random(k)
+        try:
+            for _ in range(25):
+                a = rng.randrange(4)
+                q = rng.randint(1, 12)
+                try:
+                    if rng.random() < 0.75:
+                        b = rng.choice([x for x in range(4) if x != a])
+                        t = ledger.do_transfer(
+                            from_account=accounts[a], to_account=accounts[b], quantity=q, actor=owners[a]
+                        )
+                        outcome = ("transfer", a, b, q, t.pk)
+                    else:
+                        r = ledger.do_retire(
+                            account=accounts[a],
+                            quantity=q,
+                            beneficiary=f"thread {k}",
+                            purpose="voluntary",
+                            retired_on=date(2026, 1, 1),
+                            actor=owners[a],
+                        )
+                        outcome = ("retire", a, None, q, r.pk)
+                except DomainError as exc:
+                    with lock:
+                        refused.append(exc.code)
+                    continue
+                with lock:
+                    done.append(outcome)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    _run([threading.Thread(target=work, args=(k,)) for k in range(THREADS)])
+
+    assert not errors, errors
+    assert set(refused) <= {"insufficient_units"}, Counter(refused)
+    assert done and refused, "the run should both move units and meet empty accounts"
+    # no lost update: every account ends where its own successful operations put it
+    expected = [START] * 4
+    for kind, a, b, q, _ in done:
+        expected[a] -= q
+        if kind == "transfer":
+            expected[b] += q
+    assert [ledger.balance(acc) for acc in accounts] == expected
+    assert min(expected) >= 0
+    transfers = [x for x in done if x[0] == "transfer"]
+    retirements = [x for x in done if x[0] == "retire"]
+    assert Transfer.objects.count() == len(transfers)
+    assert sorted(Transfer.objects.values_list("pk", flat=True)) == sorted(x[4] for x in transfers)
+    retired_units = sum(x[3] for x in retirements)
+    assert (Retirement.objects.aggregate(q=Sum("quantity"))["q"] or 0) == retired_units
+    assert (
+        SerialBlock.objects.filter(state="retired").aggregate(q=Sum(F("end") - F("start") + 1))["q"] or 0
+    ) == retired_units
+    totals = ledger.supply_totals()
+    assert totals == {"issued": 4 * START, "held": sum(expected), "retired": retired_units, "cancelled": 0}
+    live = SerialBlock.objects.exclude(state="split").values_list("series", "start", "end")
+    assert overlapping(live) == []
+    for method in ("sql", "stream"):
+        result = journal.verify_journal(method=method)
+        assert result.ok and result.count == 4 + 4 + len(done), (method, result)
+
+
+def test_one_client_key_sent_by_many_threads_moves_units_once():
+    _, owners, accounts, _ = _holders(2, 50)
+    results: list[int] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            t = ledger.do_transfer(
+                from_account=accounts[0],
+                to_account=accounts[1],
+                quantity=7,
+                actor=owners[0],
+                client_key="same-key",
+            )
+            results.append(t.pk)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    _run([threading.Thread(target=work) for _ in range(8)])
+    assert not errors, errors
+    assert len(results) == 8 and len(set(results)) == 1
+    assert Transfer.objects.count() == 1
+    assert [ledger.balance(a) for a in accounts] == [43, 57]
+
+
+def test_cancellation_racing_with_transfers_cancels_every_unit_of_the_application():
+    admin, owners, accounts, apps = _holders(4, 40)
+    target_app = apps[0]
+    refused: list[str] = []
+    errors: list[BaseException] = []
+    cancelled: list[int] = []
+
+    def mover(k: int) -> None:
+        rng = random.Random(100 + k)
+        try:
+            for _ in range(20):
+                a = rng.randrange(4)
+                b = rng.choice([x for x in range(4) if x != a])
+                try:
+                    ledger.do_transfer(
+                        from_account=accounts[a],
+                        to_account=accounts[b],
+                        quantity=rng.randint(1, 6),
+                        actor=owners[a],
+                    )
+                except DomainError as exc:
+                    refused.append(exc.code)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def canceller() -> None:
+        try:
+            c = ledger.do_cancel(application=target_app, reason="racing test", actor=admin)
+            cancelled.append(c.quantity)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=mover, args=(k,)) for k in range(8)]
+    threads.insert(4, threading.Thread(target=canceller))
+    _run(threads)
+
+    assert not errors, errors
+    assert set(refused) <= {"insufficient_units"}
+    assert cancelled == [40]
+    assert not SerialBlock.objects.filter(application=target_app, state="held").exists()
+    totals = ledger.supply_totals()
+    assert totals["cancelled"] == 40 and totals["issued"] == 160
+    assert totals["issued"] == totals["held"] + totals["retired"] + totals["cancelled"]
+    assert sum(ledger.balance(a) for a in accounts) == 120
+    assert journal.verify_journal().ok
