@@ -253,11 +253,23 @@ def bench_transfers(args: argparse.Namespace) -> list[dict]:
     env = fresh_db("postgres")
     try:
         child(env, "transfer-setup", str(args.accounts), str(args.units))
-        per = [args.threads // args.procs + (1 if i < args.threads % args.procs else 0) for i in range(args.procs)]
+        per = [
+            args.threads // args.procs + (1 if i < args.threads % args.procs else 0)
+            for i in range(args.procs)
+        ]
         start_at = time.time() + 3.0
         procs = [
             subprocess.Popen(
-                [sys.executable, __file__, "--child", "transfer-run", str(n), str(args.seconds), str(start_at), str(i)],
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    "transfer-run",
+                    str(n),
+                    str(args.seconds),
+                    str(start_at),
+                    str(i),
+                ],
                 env=env,
                 stdout=subprocess.PIPE,
                 text=True,
@@ -428,7 +440,10 @@ def bench_verify(args: argparse.Namespace) -> list[dict]:
     rows = []
     try:
         fill = child(env, "verify-fill", str(args.entries))
-        print(f"verify/{args.db}: {fill['entries']:,} entries loaded in {fill['fill_seconds']:.1f} s", flush=True)
+        print(
+            f"verify/{args.db}: {fill['entries']:,} entries loaded in {fill['fill_seconds']:.1f} s",
+            flush=True,
+        )
         for argv in (["ledger", "verify"], ["ledger", "verify", "--chain-only"]):
             runs = [timed_command(env, *argv) for _ in range(args.runs)]
             for secs, rc, out in runs:
@@ -497,7 +512,9 @@ def bench_issuance(args: argparse.Namespace) -> list[dict]:
     env = fresh_db(args.db)
     try:
         prep = child(env, "issuance-prepare", str(args.systems))
-        print(f"issuance/{args.db}: {args.systems:,} approved applications written in {prep['prepare_seconds']:.1f} s")
+        print(
+            f"issuance/{args.db}: {args.systems:,} approved applications written in {prep['prepare_seconds']:.1f} s"
+        )
         argv = ["issue", "--all-approved", "--issuer", "bench-admin", "--batch-size", str(args.batch_size)]
         secs, rc, out = timed_command(env, *argv)
         tail = out.splitlines()[-1] if out else ""
@@ -551,7 +568,9 @@ def main() -> None:
         step, *rest = args.child
         steps = {
             "transfer-setup": lambda: child_transfer_setup(int(rest[0]), int(rest[1])),
-            "transfer-run": lambda: child_transfer_run(int(rest[0]), float(rest[1]), float(rest[2]), int(rest[3])),
+            "transfer-run": lambda: child_transfer_run(
+                int(rest[0]), float(rest[1]), float(rest[2]), int(rest[3])
+            ),
             "ledger-check": child_ledger_check,
             "verify-fill": lambda: child_verify_fill(int(rest[0])),
             "verify-stream": child_verify_stream,

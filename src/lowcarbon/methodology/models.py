@@ -78,7 +78,10 @@ class FactorAssignment(models.Model):
     """Which grid factor a methodology uses for generation from a date on (editable, versioned by date)."""
 
     methodology = models.ForeignKey(
-        Methodology, on_delete=models.PROTECT, related_name="factor_assignments", verbose_name=_("methodology")
+        Methodology,
+        on_delete=models.PROTECT,
+        related_name="factor_assignments",
+        verbose_name=_("methodology"),
     )
     factor = models.ForeignKey(GridFactor, on_delete=models.PROTECT, verbose_name=_("grid factor"))
     valid_from = models.DateField(_("valid from"))

@@ -204,7 +204,11 @@ class PlausibilityFlag(models.Model):
     parameter_versions = models.JSONField(_("parameter versions"), default=dict)
     detected_at = models.DateTimeField(_("detected at"), auto_now=True)
     cleared_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
         verbose_name=_("cleared by"),
     )
     cleared_at = models.DateTimeField(_("cleared at"), null=True, blank=True)

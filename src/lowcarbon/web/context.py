@@ -19,7 +19,13 @@ def navigation(request):  # type: ignore[no-untyped-def]
             items.append((str(_("Bulk registration")), reverse("pv:bulk_register")))
         if user.is_owner or user.is_aggregator or user.is_registry_admin:
             items.append((str(_("Readings upload")), reverse("metering:upload")))
-        if user.is_owner or user.is_aggregator or user.is_reviewer or user.has_role("verifier") or user.is_registry_admin:
+        if (
+            user.is_owner
+            or user.is_aggregator
+            or user.is_reviewer
+            or user.has_role("verifier")
+            or user.is_registry_admin
+        ):
             items.append((str(_("Applications")), reverse("registry:application_list")))
         if user.is_reviewer or user.has_role("verifier"):
             items.append((str(_("Review queue")), reverse("registry:review_queue")))
