@@ -491,6 +491,21 @@ def child_issuance_prepare(systems: int) -> dict:
     return {"systems": systems, "prepare_seconds": time.perf_counter() - t0}
 
 
+def child_issuance_command(batch_size: int) -> dict:
+    """The command door in-process (no interpreter start-up): `lowcarbon issue --all-approved`."""
+    setup_django()
+    import io
+
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    t0 = time.perf_counter()
+    call_command(
+        "issue", "--all-approved", "--issuer", "bench-admin", "--batch-size", str(batch_size), stdout=out
+    )
+    return {"seconds": time.perf_counter() - t0, "summary": out.getvalue().strip().splitlines()[-1]}
+
+
 def child_issuance_service() -> dict:
     """The bare service loop: one transaction per application."""
     setup_django()
@@ -538,6 +553,14 @@ def bench_issuance(args: argparse.Namespace) -> list[dict]:
     env = fresh_db(args.db)
     try:
         child(env, "issuance-prepare", str(args.systems))
+        r = child(env, "issuance-command", str(args.batch_size))
+        print(f"  the same command in-process (no interpreter start-up): {r}", flush=True)
+        rows.append({"bench": "issuance-command-inprocess", "db": args.db, "systems": args.systems, **r})
+    finally:
+        drop_db(args.db)
+    env = fresh_db(args.db)
+    try:
+        child(env, "issuance-prepare", str(args.systems))
         r = child(env, "issuance-service")
         print(f"  ledger.do_issue_units loop (one transaction each): {r}", flush=True)
         rows.append({"bench": "issuance-service", "db": args.db, "systems": args.systems, **r})
@@ -561,7 +584,7 @@ def main() -> None:
     ap.add_argument("--entries", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--systems", type=int, default=10_000)
-    ap.add_argument("--batch-size", type=int, default=100)
+    ap.add_argument("--batch-size", type=int, default=500)
     ap.add_argument("--child", nargs=argparse.REMAINDER)
     args = ap.parse_args()
     if args.child:
@@ -577,6 +600,7 @@ def main() -> None:
             "tamper": lambda: child_tamper(int(rest[0])),
             "issuance-prepare": lambda: child_issuance_prepare(int(rest[0])),
             "issuance-service": child_issuance_service,
+            "issuance-command": lambda: child_issuance_command(int(rest[0])),
         }
         print(json.dumps(steps[step]()))
         return

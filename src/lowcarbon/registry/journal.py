@@ -81,11 +81,14 @@ def append(kind: str, payload: dict[str, Any], actor: Any = None) -> JournalEntr
 def append_many(entries: Sequence[tuple[str, dict[str, Any], Any]]) -> list[JournalEntry]:
     """Append several entries in order (an issuance run): one lock, one read of the head, multi-row inserts. Same
     chain, same texts as one `append` after the other."""
+    postgres = connection.vendor == "postgresql"
+    if postgres and len(entries) == 1:
+        kind, payload, actor = entries[0]
+        return [append(kind, payload, actor)]
     _require_transaction()
     prepared = [(kind, *_prepare(kind, payload), _actor_id(actor)) for kind, payload, actor in entries]
     if not prepared:
         return []
-    postgres = connection.vendor == "postgresql"
     out: list[JournalEntry] = []
     rows: list[list[Any]] = []
     with fast_cursor() as cur:
