@@ -203,16 +203,27 @@ def child_transfer_setup(accounts: int, units: int) -> dict:
     return {"accounts": accounts, "units": units}
 
 
-def child_transfer_run(threads: int, seconds: float, start_at: float, seed: int) -> dict:
+def child_transfer_run(threads: int, seconds: float, seed: int, async_commit: bool) -> dict:
+    """Client threads of one process; waits for the start time on stdin so that all processes start together."""
     setup_django()
     from django.db import connection
+    from django.db.backends.signals import connection_created
 
     from lowcarbon.core.domain.errors import DomainError
     from lowcarbon.registry import ledger
     from lowcarbon.registry.models import RegistryAccount
 
+    if async_commit:
+
+        def no_flush_wait(sender, connection, **kwargs):  # noqa: ANN001 - signal receiver
+            with connection.cursor() as cur:
+                cur.execute("SET synchronous_commit TO off")
+
+        connection_created.connect(no_flush_wait)
     accounts = list(RegistryAccount.objects.select_related("owner_user").order_by("pk"))
     connection.close()
+    print("ready", flush=True)
+    start_at = float(sys.stdin.readline())
     lat: list[list[float]] = [[] for _ in range(threads)]
     refused: dict[str, int] = {}
     errors: list[str] = []
@@ -257,7 +268,6 @@ def bench_transfers(args: argparse.Namespace) -> list[dict]:
             args.threads // args.procs + (1 if i < args.threads % args.procs else 0)
             for i in range(args.procs)
         ]
-        start_at = time.time() + 3.0
         procs = [
             subprocess.Popen(
                 [
@@ -267,15 +277,23 @@ def bench_transfers(args: argparse.Namespace) -> list[dict]:
                     "transfer-run",
                     str(n),
                     str(args.seconds),
-                    str(start_at),
                     str(i),
+                    "1" if args.async_commit else "0",
                 ],
                 env=env,
+                stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,
             )
             for i, n in enumerate(per)
         ]
+        for p in procs:  # every client process set up before the clock starts
+            assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+        start_at = time.time() + 0.5
+        for p in procs:
+            assert p.stdin is not None
+            p.stdin.write(f"{start_at}\n")
+            p.stdin.flush()
         lat: list[float] = []
         refused: dict[str, int] = {}
         errors: list[str] = []
@@ -296,6 +314,7 @@ def bench_transfers(args: argparse.Namespace) -> list[dict]:
         "db": "postgres",
         "threads": args.threads,
         "procs": args.procs,
+        "async_commit": args.async_commit,
         "accounts": args.accounts,
         "seconds": args.seconds,
         "transfers": len(lat),
@@ -578,6 +597,12 @@ def main() -> None:
     ap.add_argument("--db", choices=["sqlite", "postgres"], default="postgres")
     ap.add_argument("--threads", type=int, default=16)
     ap.add_argument("--procs", type=int, default=1)
+    ap.add_argument(
+        "--async-commit",
+        action="store_true",
+        help="transfers: SET synchronous_commit TO off on the clients' connections (shows what the WAL flush "
+        "held under the journal lock costs; not a durable setting)",
+    )
     ap.add_argument("--accounts", type=int, default=400)
     ap.add_argument("--units", type=int, default=100000)
     ap.add_argument("--seconds", type=float, default=20)
@@ -592,7 +617,7 @@ def main() -> None:
         steps = {
             "transfer-setup": lambda: child_transfer_setup(int(rest[0]), int(rest[1])),
             "transfer-run": lambda: child_transfer_run(
-                int(rest[0]), float(rest[1]), float(rest[2]), int(rest[3])
+                int(rest[0]), float(rest[1]), int(rest[2]), rest[3] == "1"
             ),
             "ledger-check": child_ledger_check,
             "verify-fill": lambda: child_verify_fill(int(rest[0])),

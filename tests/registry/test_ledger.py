@@ -25,6 +25,7 @@ from lowcarbon.registry.models import (
     Cancellation,
     IdempotentRequest,
     JournalEntry,
+    Notification,
     SerialBlock,
     SerialCounter,
     SystemCarry,
@@ -142,6 +143,33 @@ def test_verify_chain_accepts_a_valid_chain_and_names_the_first_broken_entry():
     assert dj.verify_chain(chain[1:]).reason == dj.SEQ_GAP  # must start at 1
     assert dj.verify_chain(chain[5:], start_seq=6, start_hash=chain[4][6]).ok
     assert dj.verify_chain([]).ok
+
+
+@pytest.mark.unit
+def test_verify_prepared_gives_the_same_verdicts_on_the_hashed_bytes():
+    chain = _chain(12)
+
+    def prepared(rows, fields_ok=lambda seq: True):
+        return [
+            (s, f"{prev}\n{dj.entry_content(s, at, k, a, p)}".encode(), h, fields_ok(s))
+            for s, at, k, a, p, prev, h in rows
+        ]
+
+    assert dj.verify_prepared(prepared(chain)) == dj.verify_chain(chain)
+    altered = list(chain)
+    s_, at, k, a, p, prev, h = altered[3]
+    altered[3] = (s_, at, k, a, {**p, "quantity": 0}, prev, h)
+    assert dj.verify_prepared(prepared(altered)) == dj.verify_chain(altered)
+    relinked = list(chain)
+    s_, at, k, a, p, prev, h = relinked[6]
+    relinked[6] = (s_, at, k, a, p, "e" * 64, h)
+    assert dj.verify_prepared(prepared(relinked)).reason == dj.PREV_LINK_BROKEN
+    assert dj.verify_prepared(prepared(chain[:4] + chain[5:])).reason == dj.SEQ_GAP
+    # a row whose fields differ is reported unless the recheck by value clears it
+    rows = prepared(chain, fields_ok=lambda seq: seq != 9)
+    r = dj.verify_prepared(rows)
+    assert (r.first_bad_seq, r.reason, r.head_hash) == (9, dj.CONTENT_MISMATCH, chain[7][6])
+    assert dj.verify_prepared(rows, recheck=lambda seq: True).ok
 
 
 @pytest.mark.unit
@@ -332,6 +360,43 @@ def test_issue_twice_is_refused_but_a_repeated_client_key_returns_the_same_block
         ledger.do_issue_units(other, issuer=admin, client_key="monthly-2026-03")
     assert e.value.code == "idempotency_key_reused"
     assert SerialBlock.objects.count() == 1 and journal_kinds().count("issue") == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.integration
+def test_issue_batch_checks_each_application_on_its_own():
+    admin = make_admin()
+    owner = make_user("owner_household")
+    account = ledger.account_for_user(owner)
+    system = make_system(owner)
+    first = approved_application([(system, 5, account)], applicant=owner)
+    second = approved_application([(system, 2, account)], applicant=owner)  # same project and vintage
+    by_reviewer = approved_application([(make_system(owner), 3, account)], applicant=owner, reviewer=admin)
+    done = approved_application([(make_system(owner), 1, account)], applicant=owner)
+    ledger.do_issue_units(done, issuer=admin)
+    entries = JournalEntry.objects.count()
+
+    outcomes = ledger.do_issue_batch([second, by_reviewer, first, done, 987654], issuer=admin)
+
+    assert [(o.code, o.issued, o.error.code if o.error else "") for o in outcomes] == [
+        (second.code, True, ""),
+        (by_reviewer.code, False, "four_eyes"),
+        (first.code, True, ""),
+        (done.code, False, "already_issued"),
+        ("", False, "not_found"),
+    ]
+    # numbers of one series follow the applications' order in the database, not the order given
+    assert [(b.start, b.end) for b in outcomes[2].blocks] == [(1, 5)]
+    assert [(b.start, b.end) for b in outcomes[0].blocks] == [(6, 7)]
+    assert Application.objects.get(pk=by_reviewer.pk).state == "approved"
+    assert JournalEntry.objects.count() == entries + 2
+    assert ledger.balance(account) == 8
+    with pytest.raises(DomainError) as e:
+        ledger.do_issue_batch([by_reviewer], issuer=owner)
+    assert e.value.code == "not_registry_admin"
+    assert ledger.do_issue_batch([], issuer=admin) == []
+    assert journal.verify_journal().ok
+    assert_ledger_invariants()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -742,6 +807,28 @@ def test_journal_append_chains_entries_in_the_callers_transaction():
         journal.append("Bad Kind", {})
 
 
+@pytest.mark.django_db
+@pytest.mark.integration
+def test_journal_append_many_writes_the_same_chain_as_single_appends():
+    tricky = {"note": 'quote " backslash \\ tab \t newline \n 碳普惠', "kg": D("0.125"), "on": TODAY}
+    with transaction.atomic():
+        one = journal.append("note", {"n": 1}, actor=None)
+        many = journal.append_many([("note", {**tricky, "n": n}, 7) for n in range(2, 5)])
+        last = journal.append("note", {"n": 5})
+    assert (
+        [e.seq for e in many] == [2, 3, 4]
+        and many[0].prev_hash == one.hash
+        and last.prev_hash == many[-1].hash
+    )
+    stored = JournalEntry.objects.get(seq=3)
+    assert stored.payload == {"note": tricky["note"], "kg": "0.125", "on": "2026-03-01", "n": 3}
+    assert (stored.canonical, stored.hash) == (many[1].canonical, many[1].hash)
+    for method in _methods():
+        assert journal.verify_journal(method=method).ok, method
+    with transaction.atomic():
+        assert journal.append_many([]) == []
+
+
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.integration
 def test_journal_append_refuses_to_run_outside_a_transaction():
@@ -891,6 +978,8 @@ def test_issue_command_needs_a_registry_administrator_and_reports_each_applicati
     assert "four_eyes" in err.getvalue() and "NOPE-1" in err.getvalue()
     assert Application.objects.get(pk=a1.pk).state == "issued"
     assert Transition.objects.filter(application=a1, to_state="issued").exists()
+    [note] = Notification.objects.filter(user=owner)
+    assert a1.code in note.message and note.link.endswith(f"{a1.code}/")
 
     second_admin = make_admin(username="issuer2")
     out = io.StringIO()
@@ -899,3 +988,69 @@ def test_issue_command_needs_a_registry_administrator_and_reports_each_applicati
     assert outcome["issued"] and outcome["quantity"] == 4
     assert outcome["blocks"][0]["account"] == account.number
     assert journal.verify_journal().ok
+
+
+@pytest.mark.django_db
+@pytest.mark.integration
+def test_issue_command_tells_the_households_of_a_bundle():
+    make_admin(username="issuer")
+    _, aggregator = org_with_admin("aggregator")
+    households = [make_user("owner_household") for _ in range(2)]
+    members = [(make_system(u), 2, ledger.account_for_user(u)) for u in households]
+    app = approved_application(members, applicant=aggregator)
+    call_command("issue", app.code, "--issuer", "issuer", stdout=io.StringIO())
+    for u in households:
+        [note] = Notification.objects.filter(user=u)
+        assert app.code in note.message
+    assert Notification.objects.filter(user=aggregator).count() == 1
+    assert [ledger.balance(acc) for _, _, acc in members] == [2, 2]
+
+
+@pytest.mark.integration
+def test_a_large_sqlite_journal_is_verified_in_parallel_ranges_with_the_sequential_verdict(tmp_path):
+    import multiprocessing
+    import sqlite3
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("needs fork")
+    path = str(tmp_path / "journal.sqlite3")
+    db = sqlite3.connect(path)
+    db.execute(
+        "CREATE TABLE registry_journalentry (seq integer primary key, at text, kind text, actor_id integer, "
+        "payload text, prev_hash text, hash text, canonical text)"
+    )
+    prev = dj.GENESIS
+    for seq in range(1, 3001):
+        at = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=seq, microseconds=seq % 7)
+        payload = dj.canonical_json({"ref": f"TR-{seq}", "quantity": seq % 9, "名": "张三"})
+        content = dj.entry_content(seq, at, "transfer", 3, payload)
+        digest = dj.entry_hash(prev, content)
+        stored_at = (
+            at.strftime("%Y-%m-%d %H:%M:%S.%f") if at.microsecond else at.strftime("%Y-%m-%d %H:%M:%S")
+        )
+        db.execute(
+            "INSERT INTO registry_journalentry VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (seq, stored_at, "transfer", 3, payload, prev, digest, content),
+        )
+        prev = digest
+    db.commit()
+
+    r = journal.verify_sqlite_file(path, 3000, workers=3)
+    assert (r.ok, r.count, r.head_hash) == (True, 3000, prev)
+    # the same value spelt otherwise is not an alteration; another value is
+    db.execute(
+        "UPDATE registry_journalentry SET payload = ? WHERE seq = 500",
+        [json.dumps({"ref": "TR-500", "quantity": 500 % 9, "名": "张三"})],
+    )
+    db.execute(
+        "UPDATE registry_journalentry SET payload = ? WHERE seq = 2100", ['{"ref":"TR-2100","quantity":8}']
+    )
+    db.commit()
+    r = journal.verify_sqlite_file(path, 3000, workers=3)
+    assert (r.ok, r.first_bad_seq, r.reason, r.count) == (False, 2100, dj.CONTENT_MISMATCH, 2100)
+    db.execute("DELETE FROM registry_journalentry WHERE seq = 1000")  # the last entry of the first range
+    db.commit()
+    r = journal.verify_sqlite_file(path, 3000, workers=3)
+    assert (r.first_bad_seq, r.reason) == (1001, dj.SEQ_GAP)
+    assert journal.verify_sqlite_file(path, 3000, chain_only=True, workers=2).first_bad_seq == 1001
+    db.close()

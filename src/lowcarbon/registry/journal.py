@@ -11,7 +11,10 @@ edit of the payload column alone is found too.
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import re
+import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -114,14 +117,19 @@ def append_many(entries: Sequence[tuple[str, dict[str, Any], Any]]) -> list[Jour
             rows.append([seq, stored_at, kind, actor_id, payload_text, prev_hash, digest, content])
             out.append(_entry(seq, at, kind, actor_id, data, prev_hash, digest, content))
             prev_hash = digest
-        marks = "(%s, %s, %s, %s, %s::jsonb, %s, %s, %s)" if postgres else "(%s, %s, %s, %s, %s, %s, %s, %s)"
-        for i in range(0, len(rows), 500):
-            chunk = rows[i : i + 500]
-            cur.execute(
-                f"INSERT INTO {_TABLE} (seq, at, kind, actor_id, payload, prev_hash, hash, canonical) VALUES "  # noqa: S608
-                + ", ".join([marks] * len(chunk)),
-                [v for row in chunk for v in row],
-            )
+        columns = "(seq, at, kind, actor_id, payload, prev_hash, hash, canonical)"
+        if postgres:  # COPY: one stream for the whole run
+            with cur.copy(f"COPY {_TABLE} {columns} FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            marks = "(%s, %s, %s, %s, %s, %s, %s, %s)"
+            for i in range(0, len(rows), 500):
+                chunk = rows[i : i + 500]
+                cur.execute(
+                    f"INSERT INTO {_TABLE} {columns} VALUES " + ", ".join([marks] * len(chunk)),  # noqa: S608
+                    [v for row in chunk for v in row],
+                )
     return out
 
 
@@ -212,15 +220,15 @@ def verify_journal(
 
 # -- PostgreSQL ------------------------------------------------------------------------------------------------
 # One parallel scan recomputes every SHA-256 (and compares the fields), one join checks sequence and links. The
-# fields are checked against the hashed text by rebuilding its fixed parts from the columns and comparing the
-# payload by value (one jsonb parse per entry, the dearest part of the check).
+# fields are checked against the hashed text by rebuilding its prefix (actor, time, kind) from the columns and
+# comparing the payload by value: one jsonb parse per entry, the dearest part of the check. (The seq column needs
+# no check of its own: an altered seq breaks the sequence or the links.)
 _PG_PREFIX = (
     """'{"actor_id":' || coalesce(actor_id::text, 'null') || ',"at":"' """
     """|| to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') || '","kind":' || to_json(kind)::text """
     """|| ',"payload":' """
 )
 _PG_FIELDS_OK = f"""(left(canonical, strpos(canonical, ',"payload":') + 10) = {_PG_PREFIX}
-     AND right(canonical, length(seq::text) + 8) = ',"seq":' || seq::text || '}}'
      AND substr(canonical, strpos(canonical, ',"payload":') + 11,
                 length(canonical) - strpos(canonical, ',"payload":') - length(seq::text) - 18)::jsonb = payload)"""
 
@@ -301,7 +309,23 @@ SELECT seq, convert_to(prev_hash || E'\\n' || canonical, 'UTF8'), hash{{fields}}
 FROM {_TABLE} WHERE seq <= %s ORDER BY seq"""  # noqa: S608
 
 
+#: from this many entries on, a file-based SQLite journal is verified by one process per core, each reading its own
+#: range of entries straight from the file (read-only)
+PARALLEL_FROM = 200_000
+
+
 def _verify_stream(last_seq: int, chain_only: bool, chunk_size: int) -> VerifyResult:
+    if connection.vendor == "sqlite":
+        path = str(connection.settings_dict["NAME"])
+        workers = min(os.cpu_count() or 1, 8)
+        if (
+            last_seq >= PARALLEL_FROM
+            and workers > 1
+            and not connection.in_atomic_block  # other processes see committed entries only
+            and not connection.is_in_memory_db()
+            and "fork" in multiprocessing.get_all_start_methods()
+        ):
+            return verify_sqlite_file(path, last_seq, chain_only=chain_only, workers=workers)
     with transaction.atomic():
         if connection.vendor == "sqlite":
             sql = _STREAM_SQLITE.format(fields="1" if chain_only else _SQLITE_FIELDS)
@@ -318,6 +342,63 @@ def _verify_stream(last_seq: int, chain_only: bool, chunk_size: int) -> VerifyRe
                 (seq, msg, h, _fields_match(seq, content, at, kind, actor_id, payload))
                 for seq, msg, h, content, at, kind, actor_id, payload in cur
             )
+
+
+def verify_sqlite_file(
+    path: str, last_seq: int, *, chain_only: bool = False, workers: int = 2
+) -> VerifyResult:
+    """Verify entries 1..last_seq of an SQLite journal file with `workers` processes, each checking a contiguous
+    range (its first entry linked to the stored hash of the entry before it); the first failing range names the
+    first broken entry, so the verdict is the sequential one."""
+    bounds = [last_seq * i // workers for i in range(workers + 1)]
+    ranges = [(bounds[i], bounds[i + 1]) for i in range(workers) if bounds[i + 1] > bounds[i]]
+    with multiprocessing.get_context("fork").Pool(len(ranges)) as pool:
+        results = pool.starmap(_verify_sqlite_range, [(path, a, b, chain_only) for a, b in ranges])
+    count = 0
+    head_hash = GENESIS
+    for result in results:
+        if not result.ok:
+            return VerifyResult(
+                False, count + result.count, result.first_bad_seq, result.reason, result.head_hash
+            )
+        count += result.count
+        head_hash = result.head_hash
+    return VerifyResult(True, count, None, "", head_hash)
+
+
+def _verify_sqlite_range(path: str, after: int, upto: int, chain_only: bool) -> VerifyResult:
+    """Entries after..upto of an SQLite journal file, in a process of its own (plain sqlite3, read-only)."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        start_hash = GENESIS
+        if after:
+            row = db.execute(f"SELECT hash FROM {_TABLE} WHERE seq = ?", [after]).fetchone()  # noqa: S608
+            if (
+                row is None
+            ):  # the entry before this range is missing: the range's first entry breaks the sequence
+                first = db.execute(
+                    f"SELECT min(seq) FROM {_TABLE} WHERE seq > ? AND seq <= ?",  # noqa: S608
+                    [after, upto],
+                ).fetchone()[0]
+                return VerifyResult(False, 1, first if first is not None else after, SEQ_GAP, GENESIS)
+            start_hash = row[0]
+        sql = _STREAM_SQLITE.format(fields="1" if chain_only else _SQLITE_FIELDS).replace("%s", "?")
+        sql = sql.replace("WHERE seq <= ?", "WHERE seq > ? AND seq <= ?")
+        cursor = db.execute(sql, [after, upto])
+
+        def recheck(seq: int) -> bool:
+            row = db.execute(
+                f"SELECT canonical, at, kind, actor_id, payload FROM {_TABLE} WHERE seq = ?",  # noqa: S608
+                [seq],
+            ).fetchone()
+            at = datetime.fromisoformat(row[1]).replace(tzinfo=UTC)
+            return _fields_match(seq, row[0], at, row[2], row[3], row[4])
+
+        return verify_prepared(
+            _batches(cursor, 20000), start_seq=after + 1, start_hash=start_hash, recheck=recheck
+        )
+    finally:
+        db.close()
 
 
 def _batches(cur: Any, size: int) -> Iterator[tuple[Any, ...]]:

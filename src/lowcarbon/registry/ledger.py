@@ -1,9 +1,12 @@
 """Registry ledger services: accounts, issuance of serial blocks, transfers (a partial block is split), final
 retirements, administrative cancellations, idempotent client keys and the read helpers (domain.md §3.3, §3.7, §9).
 
-Every service runs in one transaction, appends a journal entry, and locks what it changes with SELECT … FOR UPDATE
-in one global order so that concurrent calls cannot deadlock: application → accounts (by id) → blocks → serial
-counters → journal. The journal append comes last, so the chain lock is held for as short a time as possible.
+Every service runs in one transaction, appends a journal entry, and locks what it changes (SELECT … FOR NO KEY
+UPDATE on PostgreSQL, so that foreign-key checks of concurrent inserts do not queue behind it; SQLite serialises
+writers itself) in one global order, so that concurrent calls cannot deadlock: application → accounts (by id) →
+blocks → serial counters → journal. The journal append comes last, so the chain lock is held for as short a time as
+possible. The frequent statements (transfer, retirement, issuance) are plain SQL on a server-binding cursor, a few
+merged into one statement on PostgreSQL: they are the platform's hot path.
 """
 
 from __future__ import annotations
@@ -393,7 +396,7 @@ def _issue(
             refused[a.pk] = DomainError(
                 "not_approved",
                 _("Application %(code)s is %(state)s; only an approved application can be issued.")
-                % {"code": a.code, "state": Application.State(a.state).label},
+                % {"code": a.code, "state": dict(Application.State.choices).get(a.state, a.state)},
             )
     candidates = [pk for pk in apps if pk not in refused]
     for row in (
@@ -471,7 +474,8 @@ def _write_issuance(
             credited[a.pk].append(m)
     _insert_blocks([b for a in issuing for b in blocks[a.pk]])
     when = _when(now)
-    carry = [(m.system_id, m.carry_out_kg) for a in issuing for m in a.members]
+    # one row per system: of two applications of the same system in a run, the later one's carry-out stands
+    carry = list({m.system_id: m.carry_out_kg for a in issuing for m in a.members}.items())
     with journal.fast_cursor() as cur:
         table = SystemCarry._meta.db_table
         for i in range(0, len(carry), _CHUNK):
@@ -550,26 +554,41 @@ _BLOCK_COLUMNS = (
 
 
 def _insert_blocks(new: list[SerialBlock]) -> None:
-    """Insert new blocks with multi-row statements and give the objects their ids."""
-    marks = f"({_marks(len(_BLOCK_COLUMNS))})"
+    """Insert new blocks and give the objects their ids: on PostgreSQL ids drawn from the sequence and one COPY,
+    elsewhere multi-row inserts."""
+    if not new:
+        return
     with journal.fast_cursor() as cur:
-        for i in range(0, len(new), _CHUNK):
-            chunk = new[i : i + _CHUNK]
+        if connection.vendor == "postgresql":
             cur.execute(
-                f"INSERT INTO {_T_BLOCK} ({_q(*_BLOCK_COLUMNS)}) VALUES "  # noqa: S608
-                + ", ".join([marks] * len(chunk))
-                + f" RETURNING id, series, {_q('start')}",
-                [
-                    _when(getattr(b, c)) if c in ("created_at", "changed_at") else getattr(b, c)
-                    for b in chunk
-                    for c in _BLOCK_COLUMNS
-                ],
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                [_T_BLOCK, len(new)],
             )
-            ids = {(series, int(start)): int(pk) for pk, series, start in cur.fetchall()}
-            for b in chunk:
-                b.pk = ids[(b.series, b.start)]
-                b._state.adding = False
-                b._state.db = connection.alias
+            for b, (pk,) in zip(new, cur.fetchall(), strict=True):
+                b.pk = int(pk)
+            with cur.copy(f"COPY {_T_BLOCK} (id, {_q(*_BLOCK_COLUMNS)}) FROM STDIN") as copy:
+                for b in new:
+                    copy.write_row([b.pk, *(getattr(b, c) for c in _BLOCK_COLUMNS)])
+        else:
+            marks = f"({_marks(len(_BLOCK_COLUMNS))})"
+            for i in range(0, len(new), _CHUNK):
+                chunk = new[i : i + _CHUNK]
+                cur.execute(
+                    f"INSERT INTO {_T_BLOCK} ({_q(*_BLOCK_COLUMNS)}) VALUES "  # noqa: S608
+                    + ", ".join([marks] * len(chunk))
+                    + f" RETURNING id, series, {_q('start')}",
+                    [
+                        _when(getattr(b, c)) if c in ("created_at", "changed_at") else getattr(b, c)
+                        for b in chunk
+                        for c in _BLOCK_COLUMNS
+                    ],
+                )
+                ids = {(series, int(start)): int(pk) for pk, series, start in cur.fetchall()}
+                for b in chunk:
+                    b.pk = ids[(b.series, b.start)]
+    for b in new:
+        b._state.adding = False
+        b._state.db = connection.alias
 
 
 # ---------------------------------------------------------------------------------------------------------------

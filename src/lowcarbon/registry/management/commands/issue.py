@@ -142,7 +142,12 @@ def _record_steps(issued: list[ledger.IssueOutcome], issuer: User) -> None:
         return
     from lowcarbon.registry.applications import NOTIFICATION_MAX, NOTIFICATION_MESSAGES
 
-    apps = Application.objects.filter(pk__in=[r.application_id for r in issued]).select_related("applicant")
+    apps = list(
+        Application.objects.filter(pk__in=[r.application_id for r in issued])
+        .select_related("applicant")
+        .only("pk", "code", "kind", "units", "applicant_id", "applicant__preferred_language")
+    )
+    detail = reverse("registry:application_detail", args=["APPLICATION"])
     Transition.objects.bulk_create(
         [
             Transition(
@@ -161,8 +166,7 @@ def _record_steps(issued: list[ledger.IssueOutcome], issuer: User) -> None:
             text = str(NOTIFICATION_MESSAGES[key]) % args
         if len(text) > NOTIFICATION_MAX:
             text = text[: NOTIFICATION_MAX - 1] + "…"
-        link = reverse("registry:application_detail", args=[app.code])
-        notes.append(Notification(user=user, message=text, link=link))
+        notes.append(Notification(user=user, message=text, link=detail.replace("APPLICATION", app.code)))
 
     for app in apps:
         args = {"code": app.code, "comment": "", "units": app.units, "actor": issuer.display_name}
