@@ -22,6 +22,8 @@ class Role(models.TextChoices):
     VERIFIER = "verifier", _("Verifier")
     REGISTRY_ADMIN = "registry_admin", _("Registry administrator")
     BUYER = "buyer", _("Buyer")
+    FINANCIER = "financier", _("Financier (bank, leasing company, investor)")
+    CONTENT_EDITOR = "content_editor", _("Content editor (notices and documents)")
 
 
 OWNER_ROLES = {Role.OWNER_HOUSEHOLD, Role.OWNER_ENTERPRISE, Role.OWNER_INSTITUTION}
@@ -106,6 +108,7 @@ class Organisation(models.Model):
         AGGREGATOR = "aggregator", _("Aggregator / service agency")
         AUTHORITY = "authority", _("Authority (bureau)")
         VERIFIER = "verifier", _("Verification body")
+        FINANCIAL = "financial", _("Financial institution (bank, leasing company, investor)")
 
     name = models.CharField(_("name"), max_length=200)
     name_en = models.CharField(_("name (English)"), max_length=200, blank=True)
