@@ -286,7 +286,27 @@ def load_demo(stdout: Any = None) -> None:
     _ingest_year(systems, rng)
     _say(stdout, "Uploading the aggregator's file with a few bad rows …")
     _aggregator_file_with_bad_rows(systems[0][0], users["aggregator"])
+    for load_part in demo_parts():
+        load_part(stdout)
     _say(stdout, "Demo loaded.")
+
+
+def demo_parts() -> list[Any]:
+    """Each app may add its own demo data: a module `<app>.demo` with `load_demo_part(stdout)` and an optional
+    `DEMO_ORDER` (lower first; default 100). They run after the people, systems and readings above exist."""
+    from importlib import import_module
+    from importlib.util import find_spec
+
+    from django.apps import apps
+
+    found = []
+    for config in apps.get_app_configs():
+        if not config.name.startswith("lowcarbon.") or find_spec(f"{config.name}.demo") is None:
+            continue
+        module = import_module(f"{config.name}.demo")
+        if hasattr(module, "load_demo_part"):
+            found.append((getattr(module, "DEMO_ORDER", 100), config.name, module.load_demo_part))
+    return [fn for _order, _name, fn in sorted(found, key=lambda t: (t[0], t[1]))]
 
 
 _STREETS = [
