@@ -17,6 +17,9 @@ from lowcarbon.metering.services import do_ingest
 from lowcarbon.pv.models import PlausibilityFlag
 from lowcarbon.registry import ledger
 from tests.factories import PASSWORD, make_system, make_user
+from tests.finance.helpers import isolation_project
+from tests.info.helpers import isolation_request
+from tests.market.helpers import market_objects
 from tests.registry.app_helpers import isolation_application
 from tests.registry.cert_helpers import issue
 
@@ -65,6 +68,73 @@ PUBLIC_OR_GENERIC = {
     "registry:issue_queue",
     "registry:notifications",
     "api-application-queue",
+    # finance: creation, the administrators' pipeline, financier sign-up and the public estimator (tests/finance)
+    "finance:project_new",
+    "finance:pipeline",
+    "finance:financier_signup",
+    "finance:estimator",
+    "api-finance-pipeline",
+    "api-finance-estimate",
+    # information service: public pages, and editor pages checked by role (tests/info)
+    "info:article_list",
+    "info:article_detail",
+    "info:attachment_file",
+    "info:project_list",
+    "info:project_detail",
+    "info:photo_file",
+    "info:photo_thumb",
+    "info:manage",
+    "info:article_new",
+    "info:article_edit",
+    "info:article_publish",
+    "info:article_unpublish",
+    "info:attachment_add",
+    "info:attachment_delete",
+    "info:project_new",
+    "info:project_edit",
+    "info:project_publish",
+    "info:outcome_add",
+    "info:outcome_delete",
+    "info:photo_add",
+    "info:photo_delete",
+    "api-info-article-list",
+    "api-info-article-detail",
+    "api-info-article-publish",
+    "api-info-article-unpublish",
+    "api-info-article-attachments",
+    "api-info-project-list",
+    "api-info-project-detail",
+    "api-info-project-requests",
+    # market: public board and public terms of orders, auctions and trades (tests/market), pages checked by role
+    "market:board",
+    "market:order",
+    "market:auction",
+    "market:trade",
+    "market:new_listing",
+    "market:new_buy_request",
+    "market:new_auction",
+    "market:new_deal",
+    "market:close_auction",
+    "market:admin",
+    "api-market-book",
+    "api-market-trades",
+    "api-market-prices",
+    "api-market-listings",
+    "api-market-buy-requests",
+    "api-market-take",
+    "api-market-accept",
+    "api-market-auctions",
+    "api-market-auction",
+    "api-market-bids",
+    "api-market-deals",
+    # dashboards: public aggregates; exports and reports are scoped per person (tests/dashboard/test_exports.py and
+    # test_report.py check that another owner's rows never appear and that reports are for officials only)
+    "dashboard:public",
+    "dashboard:public_data",
+    "dashboard:exports",
+    "dashboard:export",
+    "dashboard:reports",
+    "dashboard:town_report",
 }
 # lists: another owner's objects must not appear
 LISTS = {
@@ -78,6 +148,12 @@ LISTS = {
     "api-registry-account-me": "/api/v1/registry/accounts/me/",
     "registry:application_list": "/registry/applications/",
     "api-application-list": "/api/v1/applications/",
+    "finance:project_list": "/finance/",
+    "api-finance-project-list": "/api/v1/finance/projects/",
+    "info:inbox": "/info/inbox/",
+    "api-info-request-list": "/api/v1/info/requests/",
+    "market:mine": "/market/mine/",
+    "dashboard:my": "/my/",
 }
 
 
@@ -131,6 +207,9 @@ def world(media_root):
         "application": application,
         "issued": issued,
         "retirement": retirement,
+        "cooperation_request": isolation_request(alice),
+        "financing_project": isolation_project(),
+        **market_objects(alice, alice_account),
     }
 
 
@@ -162,6 +241,32 @@ def _object_urls(w):  # type: ignore[no-untyped-def]
         "api-application-checklist": ("get", f"/api/v1/applications/checklist/?system={code}"),
         "registry:retirement_certificate": ("get", f"/registry/certificates/retirement/{rt}.pdf"),
         "registry:issuance_certificate": ("get", f"/registry/certificates/issuance/{issued}.pdf"),
+        "info:request_answer": ("post", f"/info/inbox/{w['cooperation_request'].pk}/answer/"),
+        "api-info-request-answer": ("post", f"/api/v1/info/requests/{w['cooperation_request'].pk}/answer/"),
+        "market:deal": ("get", f"/market/deals/{w['deal'].number}/"),
+        "api-market-deal-confirm": ("post", f"/api/v1/market/deals/{w['deal'].number}/confirm/"),
+        "api-market-deal-decline": ("post", f"/api/v1/market/deals/{w['deal'].number}/decline/"),
+        "api-market-deal-cancel": ("post", f"/api/v1/market/deals/{w['deal'].number}/cancel/"),
+        "market:cancel_order": ("post", f"/market/orders/{w['listing'].number}/cancel/"),
+        "api-market-cancel": ("post", f"/api/v1/market/orders/{w['listing'].number}/cancel/"),
+        "market:cancel_auction": ("post", f"/market/auctions/{w['auction'].number}/cancel/"),
+        "finance:project_detail": ("get", f"/finance/projects/{w['financing_project'].code}/"),
+        "finance:project_edit": ("get", f"/finance/projects/{w['financing_project'].code}/edit/"),
+        "finance:project_action": ("post", f"/finance/projects/{w['financing_project'].code}/action/"),
+        "finance:project_interest": ("post", f"/finance/projects/{w['financing_project'].code}/interest/"),
+        "api-finance-project-detail": ("get", f"/api/v1/finance/projects/{w['financing_project'].code}/"),
+        "api-finance-project-actions": (
+            "post",
+            f"/api/v1/finance/projects/{w['financing_project'].code}/actions/",
+        ),
+        "api-finance-project-calculation": (
+            "get",
+            f"/api/v1/finance/projects/{w['financing_project'].code}/calculation/",
+        ),
+        "api-finance-project-interests": (
+            "get",
+            f"/api/v1/finance/projects/{w['financing_project'].code}/interests/",
+        ),
     }
 
 

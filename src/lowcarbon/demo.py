@@ -166,11 +166,22 @@ def fake_id_number(seq: int, born: date) -> str:
     return body + check
 
 
+#: log-ins that the apps' demo parts create (see demo_parts())
+PART_LOGINS = [
+    ("financier", _("financier (green leasing company)")),
+    ("editor", _("content editor (notices and documents)")),
+]
+
+
 def demo_logins() -> list[tuple[str, str]]:
-    return [(u, str(label)) for u, _n, _p, _r, _o, label in PEOPLE] + [
-        (HOUSEHOLDS[0][0], str(_("household PV owner (何伟文, 永宁社区)"))),
-        ("household02 … household10", str(_("more household owners"))),
-    ]
+    return (
+        [(u, str(label)) for u, _n, _p, _r, _o, label in PEOPLE]
+        + [(u, str(label)) for u, label in PART_LOGINS]
+        + [
+            (HOUSEHOLDS[0][0], str(_("household PV owner (何伟文, 永宁社区)"))),
+            ("household02 … household10", str(_("more household owners"))),
+        ]
+    )
 
 
 def is_loaded() -> bool:

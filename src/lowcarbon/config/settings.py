@@ -58,6 +58,10 @@ INSTALLED_APPS = [
     "lowcarbon.pv",
     "lowcarbon.methodology",
     "lowcarbon.registry",
+    "lowcarbon.finance",
+    "lowcarbon.info",
+    "lowcarbon.market",
+    "lowcarbon.dashboard",
     "lowcarbon.web",
 ]
 

@@ -15,6 +15,9 @@ api_v1 = [
     path("", include("lowcarbon.pv.api_urls")),
     path("", include("lowcarbon.methodology.api_urls")),
     path("", include("lowcarbon.registry.api_urls")),
+    path("", include("lowcarbon.market.api_urls")),
+    path("", include("lowcarbon.finance.api_urls")),
+    path("", include("lowcarbon.info.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
@@ -31,4 +34,8 @@ urlpatterns = [
     path("pv/", include("lowcarbon.pv.urls")),
     path("methodology/", include("lowcarbon.methodology.urls")),
     path("registry/", include("lowcarbon.registry.urls")),
+    path("market/", include("lowcarbon.market.urls")),
+    path("finance/", include("lowcarbon.finance.urls")),
+    path("info/", include("lowcarbon.info.urls")),
+    path("", include("lowcarbon.dashboard.urls")),
 ]

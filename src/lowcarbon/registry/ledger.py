@@ -241,6 +241,58 @@ def _insert_record(
         return pk, number
 
 
+def _insert_transfers(
+    rows: Sequence[tuple[int, int, int, Sequence[int]]], actor_id: int, at: Any
+) -> list[tuple[int, str]]:
+    """Insert many transfers (from, to, quantity, moved block ids) with their block links and permanent numbers;
+    on PostgreSQL in one statement, elsewhere one by one. Returns (id, number) in the order given."""
+    if connection.vendor != "postgresql":
+        return [
+            _insert_record(
+                Transfer,
+                "TR",
+                {
+                    "from_account_id": f,
+                    "to_account_id": t,
+                    "quantity": q,
+                    "actor_id": actor_id,
+                    "created_at": at,
+                },
+                "transfer_id",
+                blocks,
+            )
+            for f, t, q, blocks in rows
+        ]
+    table = Transfer._meta.db_table
+    links = Transfer.blocks.through._meta.db_table
+    head = f"TR-{timezone.localdate().year}-"
+    link_ord = [i for i, (_f, _t, _q, blocks) in enumerate(rows, 1) for _b in blocks]
+    link_block = [b for _f, _t, _q, blocks in rows for b in blocks]
+    with journal.fast_cursor() as cur:
+        cur.execute(
+            f"WITH n AS MATERIALIZED (SELECT v.ord, nextval(pg_get_serial_sequence(%s, 'id')) AS id, v.f, v.t, v.q "  # noqa: S608
+            "FROM unnest(%s::bigint[], %s::bigint[], %s::int[]) WITH ORDINALITY AS v (f, t, q, ord)), "
+            f"r AS (INSERT INTO {table} (id, number, from_account_id, to_account_id, quantity, actor_id, created_at) "
+            "SELECT n.id, %s || CASE WHEN n.id < 1000000 THEN lpad(n.id::text, 6, '0') ELSE n.id::text END, "
+            "n.f, n.t, n.q, %s, %s FROM n ORDER BY n.ord RETURNING id, number), "
+            f"l AS (INSERT INTO {links} (transfer_id, serialblock_id) "
+            "SELECT n.id, l.b FROM unnest(%s::bigint[], %s::bigint[]) AS l (ord, b) JOIN n ON n.ord = l.ord) "
+            "SELECT n.ord, r.id, r.number FROM r JOIN n ON n.id = r.id ORDER BY n.ord",
+            [
+                table,
+                [f for f, _t, _q, _b in rows],
+                [t for _f, t, _q, _b in rows],
+                [q for _f, _t, q, _b in rows],
+                head,
+                actor_id,
+                at,
+                link_ord,
+                link_block,
+            ],
+        )
+        return [(int(pk), str(number)) for _ord, pk, number in cur.fetchall()]
+
+
 def _bump_counters(totals: dict[str, int]) -> dict[str, int]:
     """Advance series counters by the given quantities and return their new last numbers: one upsert that also
     locks the counter rows (in series order) until the transaction ends. Numbers are never reused (§3.7)."""
@@ -653,12 +705,25 @@ def _check_quantity(quantity: Any) -> int:
 
 
 def _select(
-    account: RegistryAccount, quantity: int, block_ids: Sequence[int] | None
+    account: RegistryAccount,
+    quantity: int,
+    block_ids: Sequence[int] | None,
+    *,
+    lock: str = "",
+    vintage: int | None = None,
+    methodology: str | None = None,
 ) -> ds.Selection[_Candidate]:
-    """Lock the account's held, unlocked blocks (or the named ones) and choose the units to take, oldest first
-    (vintage, series, first number). Refuses, naming the figures, when they do not suffice."""
-    where = "account_id = %s AND state = %s AND locked_by = ''"
-    params: list[Any] = [account.pk, HELD]
+    """Lock the account's held blocks that carry `lock` (by default: unreserved ones), or the named ones, and choose
+    the units to take, oldest first (vintage, series, first number). Refuses, naming the figures, when they do not
+    suffice."""
+    where = "account_id = %s AND state = %s AND locked_by = %s"
+    params: list[Any] = [account.pk, HELD, lock]
+    if vintage is not None:
+        where += " AND vintage = %s"
+        params.append(vintage)
+    if methodology is not None:
+        where += " AND methodology_code = %s"
+        params.append(methodology)
     if block_ids is not None:
         wanted = list(dict.fromkeys(int(b) for b in block_ids))
         if not wanted:
@@ -713,11 +778,21 @@ def _refuse_blocks(account: RegistryAccount, ids: list[int]) -> None:
 
 
 def _take(
-    selection: ds.Selection[_Candidate], *, source: RegistryAccount, to_account_id: int, state: str
+    selection: ds.Selection[_Candidate],
+    *,
+    source: RegistryAccount,
+    to_account_id: int,
+    state: str,
+    set_lock: str = "",
+    keep_lock: str = "",
+    defer_whole: list[int] | None = None,
+    kept: list[_Candidate] | None = None,
 ) -> tuple[list[int], list[dict[str, Any]]]:
-    """Move the chosen units: whole blocks change account/state; a partial block becomes `split` and gets two
-    children, [s, s+q−1] moved and [s+q, e] kept, each pointing to it (domain.md §3.7). Returns the moved block
-    ids and their journal lines."""
+    """Move the chosen units: whole blocks change account/state (and reservation: `set_lock`); a partial block
+    becomes `split` and gets two children, [s, s+q−1] moved and [s+q, e] kept with the parent's reservation
+    (`keep_lock`), each pointing to it (domain.md §3.7). Returns the moved block ids and their journal lines.
+    With `defer_whole` the caller moves the whole blocks itself (their ids are appended there); with `kept` the
+    kept children are appended there as candidates for a later take."""
     now = _when(timezone.now())
     whole = [t.block for t in selection.takes if t.whole]
     moved: list[int] = [c.pk for c in whole]
@@ -726,11 +801,13 @@ def _take(
     ]
     postgres = connection.vendor == "postgresql"
     with journal.fast_cursor() as cur:
-        if whole:
+        if whole and defer_whole is not None:
+            defer_whole.extend(moved)
+        elif whole:
             cur.execute(
-                f"UPDATE {_T_BLOCK} SET account_id = %s, state = %s, changed_at = %s "  # noqa: S608
+                f"UPDATE {_T_BLOCK} SET account_id = %s, state = %s, locked_by = %s, changed_at = %s "  # noqa: S608
                 + ("WHERE id = ANY(%s)" if postgres else f"WHERE id IN ({_marks(len(moved))})"),
-                [to_account_id, state, now, *([moved] if postgres else moved)],
+                [to_account_id, state, set_lock, now, *([moved] if postgres else moved)],
             )
         for t in selection.takes:
             if t.whole:
@@ -743,12 +820,12 @@ def _take(
                     "RETURNING id, series, vintage, application_id, system_id, project_code, methodology_code, "
                     f"factor_code) INSERT INTO {_T_BLOCK} ({_q(*_CHILD_COLUMNS)}) "
                     "SELECT p.series, v.s, v.e, p.vintage, p.application_id, p.system_id, p.project_code, "
-                    "p.methodology_code, p.factor_code, v.st, v.acc, p.id, '', %s, %s FROM p, "
-                    "(VALUES (%s::bigint, %s::bigint, %s::varchar, %s::bigint), "
-                    "(%s::bigint, %s::bigint, %s::varchar, %s::bigint)) AS v (s, e, st, acc) "
+                    "p.methodology_code, p.factor_code, v.st, v.acc, p.id, v.lk, %s, %s FROM p, "
+                    "(VALUES (%s::bigint, %s::bigint, %s::varchar, %s::bigint, %s::varchar), "
+                    "(%s::bigint, %s::bigint, %s::varchar, %s::bigint, %s::varchar)) AS v (s, e, st, acc, lk) "
                     f"RETURNING id, {_q('start')}",
-                    [SPLIT, now, parent.pk, now, now, part.start, part.end, state, to_account_id]
-                    + [rest.start, rest.end, HELD, source.pk],
+                    [SPLIT, now, parent.pk, now, now, part.start, part.end, state, to_account_id, set_lock]
+                    + [rest.start, rest.end, HELD, source.pk, keep_lock],
                 )
             else:
                 cur.execute(
@@ -760,12 +837,27 @@ def _take(
                     f"INSERT INTO {_T_BLOCK} ({_q(*_CHILD_COLUMNS)}) VALUES {marks}, {marks} "  # noqa: S608
                     f"RETURNING id, {_q('start')}",
                     [
-                        *_child_row(parent, part, state, to_account_id, now),
-                        *_child_row(parent, rest, HELD, source.pk, now),
+                        *_child_row(parent, part, state, to_account_id, now, set_lock),
+                        *_child_row(parent, rest, HELD, source.pk, now, keep_lock),
                     ],
                 )
             ids = {int(start): int(pk) for pk, start in cur.fetchall()}  # RETURNING order is not guaranteed
             moved.append(ids[part.start])
+            if kept is not None:
+                kept.append(
+                    _Candidate(
+                        ids[rest.start],
+                        parent.series,
+                        rest.start,
+                        rest.end,
+                        parent.vintage,
+                        parent.application_id,
+                        parent.system_id,
+                        parent.project_code,
+                        parent.methodology_code,
+                        parent.factor_code,
+                    )
+                )
             lines.append(
                 {
                     "block": ids[part.start],
@@ -778,7 +870,9 @@ def _take(
     return moved, lines
 
 
-def _child_row(parent: _Candidate, r: ds.Range, state: str, account_id: int, now: Any) -> list[Any]:
+def _child_row(
+    parent: _Candidate, r: ds.Range, state: str, account_id: int, now: Any, lock: str = ""
+) -> list[Any]:
     """Values of a split child, in the order of _CHILD_COLUMNS."""
     return [
         parent.series,
@@ -793,7 +887,7 @@ def _child_row(parent: _Candidate, r: ds.Range, state: str, account_id: int, now
         state,
         account_id,
         parent.pk,
-        "",
+        lock,
         now,
         now,
     ]
@@ -895,6 +989,16 @@ def _transfer(
 # ---------------------------------------------------------------------------------------------------------------
 # retirements
 
+_RETIRE_CHECKS: list[Any] = []
+
+
+def register_retire_check(check: Any) -> None:
+    """Another app's rule on retirements, called as check(account, quantity, purpose, retired_on) inside the
+    retirement's transaction after the account is locked; it refuses by raising DomainError (e.g. the offset
+    limit of covered enterprises)."""
+    if check not in _RETIRE_CHECKS:
+        _RETIRE_CHECKS.append(check)
+
 
 def do_retire(
     *,
@@ -972,6 +1076,8 @@ def _retire(
     block_ids: Sequence[int] | None,
 ) -> Retirement:
     _lock_accounts([account.pk])
+    for check in _RETIRE_CHECKS:  # under the account lock: concurrent retirements of the account queue here
+        check(account, quantity, purpose, retired_on)
     selection = _select(account, quantity, block_ids)
     moved, lines = _take(selection, source=account, to_account_id=account.pk, state=RETIRED)
     pk, number = _insert_record(
@@ -1007,6 +1113,233 @@ def _retire(
         actor=actor,
     )
     return Retirement.objects.get(pk=pk)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# market reservations and settlement (called inside the market service's transaction)
+
+
+def reserve_units(
+    *,
+    account: RegistryAccount,
+    quantity: int,
+    lock: str,
+    actor: Any,
+    vintage: int | None = None,
+    methodology: str | None = None,
+) -> list[dict[str, Any]]:
+    """Reserve `quantity` held units of the account (oldest first, optionally of one vintage / methodology) for a
+    market order: they stay in the account but cannot be moved or retired elsewhere until settled or released.
+    A partial block is split so that exactly the quantity is reserved. Journalled as `reserve`."""
+    quantity = _check_quantity(quantity)
+    if not lock:
+        raise ValueError("a reservation needs a reference")
+    with transaction.atomic():
+        _lock_accounts([account.pk])
+        selection = _select(account, quantity, None, vintage=vintage, methodology=methodology)
+        _moved, lines = _take(selection, source=account, to_account_id=account.pk, state=HELD, set_lock=lock)
+        journal.append(
+            "reserve",
+            {"ref": lock, "account": account.number, "quantity": quantity, "blocks": lines},
+            actor=actor,
+        )
+    return lines
+
+
+def reserved(lock: str) -> int:
+    """Units still reserved under a market reference."""
+    if not lock:
+        return 0
+    q = SerialBlock.objects.filter(state=HELD, locked_by=lock).aggregate(q=Sum(_QTY))["q"]
+    return int(q or 0)
+
+
+def release_units(*, account: RegistryAccount, lock: str, actor: Any, reason: str) -> int:
+    """Free every unit still reserved under `lock` in the account (order cancelled, expired or filled with a
+    remainder). Returns the quantity released; journalled as `release` when there was any."""
+    if not lock:
+        return 0
+    with transaction.atomic():
+        _lock_accounts([account.pk])
+        blocks = list(
+            SerialBlock.objects.select_for_update()
+            .filter(account_id=account.pk, state=HELD, locked_by=lock)
+            .order_by(*OLDEST_FIRST)
+        )
+        if not blocks:
+            return 0
+        SerialBlock.objects.filter(pk__in=[b.pk for b in blocks]).update(
+            locked_by="", changed_at=timezone.now()
+        )
+        quantity = sum(b.quantity for b in blocks)
+        journal.append(
+            "release",
+            {
+                "ref": lock,
+                "account": account.number,
+                "quantity": quantity,
+                "reason": reason,
+                "blocks": [{"block": b.pk, "serial": b.serial, "quantity": b.quantity} for b in blocks],
+            },
+            actor=actor,
+        )
+    return quantity
+
+
+def settle_reserved(
+    *,
+    lock: str,
+    seller: RegistryAccount,
+    buyer: RegistryAccount,
+    quantity: int,
+    actor: Any,
+    trade: dict[str, Any],
+    retire: dict[str, Any] | None = None,
+) -> tuple[Transfer, Retirement | None]:
+    """Settle a market trade: move `quantity` units reserved under `lock` from the seller to the buyer (splitting
+    the last block, whose kept part stays reserved), record the transfer with the trade's terms in the journal,
+    and, when the buyer asked for it, retire the units at once for the given beneficiary and purpose."""
+    return settle_reserved_many([Settlement(lock, seller, buyer, quantity, trade, retire)], actor=actor)[0]
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """One fill to settle: units reserved under `lock` in the seller's account go to the buyer."""
+
+    lock: str
+    seller: RegistryAccount
+    buyer: RegistryAccount
+    quantity: int
+    trade: dict[str, Any]
+    retire: dict[str, Any] | None = None
+
+
+def settle_reserved_many(
+    items: Sequence[Settlement], *, actor: Any
+) -> list[tuple[Transfer, Retirement | None]]:
+    """Settle many fills in one transaction (a sweep of the book, an auction's allocation): the same result,
+    transfer by transfer and entry by entry, as `settle_reserved` one after the other, with one lock round, one
+    read of all reserved blocks, one move of all whole blocks per buyer and one journal append for all."""
+    items = list(items)
+    for it in items:
+        _check_quantity(it.quantity)
+        if it.seller.pk == it.buyer.pk:
+            raise DomainError(
+                "same_account", _("A transfer needs two different accounts."), field="to_account"
+            )
+    if not items:
+        return []
+    with transaction.atomic():
+        _lock_accounts([a.pk for it in items for a in (it.seller, it.buyer)])
+        locks = list(dict.fromkeys(it.lock for it in items))
+        pool: dict[str, list[_Candidate]] = {lk: [] for lk in locks}
+        owner: dict[int, int] = {}
+        with journal.fast_cursor() as cur:
+            cur.execute(
+                f"SELECT locked_by, account_id, {_q(*_CANDIDATE_COLUMNS)} FROM {_T_BLOCK} "  # noqa: S608
+                f"WHERE state = %s AND locked_by IN ({_marks(len(locks))}) "
+                f"ORDER BY locked_by, {_q(*OLDEST_FIRST)}{_for_update()}",
+                [HELD, *locks],
+            )
+            for lk, account_id, *row in cur.fetchall():
+                c = _Candidate(*row)
+                pool[lk].append(c)
+                owner[c.pk] = account_id
+        now = timezone.now()
+        whole_by_buyer: dict[int, list[int]] = {}
+        pending: list[tuple[Settlement, list[int], list[dict[str, Any]]]] = []
+        for it in items:
+            mine = [c for c in pool[it.lock] if owner.get(c.pk, it.seller.pk) == it.seller.pk]
+            selection = ds.choose_blocks(mine, it.quantity)
+            if not selection.sufficient:
+                raise DomainError(
+                    "insufficient_units",
+                    _("Account %(account)s has %(available)d units available; %(asked)d asked.")
+                    % {"account": it.seller.number, "available": selection.available, "asked": it.quantity},
+                    field="quantity",
+                )
+            deferred: list[int] = []
+            kept: list[_Candidate] = []
+            moved, lines = _take(
+                selection,
+                source=it.seller,
+                to_account_id=it.buyer.pk,
+                state=HELD,
+                keep_lock=it.lock,
+                defer_whole=deferred,
+                kept=kept,
+            )
+            whole_by_buyer.setdefault(it.buyer.pk, []).extend(deferred)
+            used = {t.block.pk for t in selection.takes}
+            pool[it.lock] = kept + [c for c in pool[it.lock] if c.pk not in used]
+            for c in kept:
+                owner[c.pk] = it.seller.pk
+            pending.append((it, moved, lines))
+        numbers = _insert_transfers(
+            [(it.seller.pk, it.buyer.pk, it.quantity, moved) for it, moved, _lines in pending],
+            actor.pk,
+            _when(now),
+        )
+        records = [
+            (it, pk, number, moved, lines)
+            for (it, moved, lines), (pk, number) in zip(pending, numbers, strict=True)
+        ]
+        postgres = connection.vendor == "postgresql"
+        with journal.fast_cursor() as cur:
+            for buyer_id, ids in whole_by_buyer.items():
+                if ids:
+                    cur.execute(
+                        f"UPDATE {_T_BLOCK} SET account_id = %s, state = %s, locked_by = '', changed_at = %s "  # noqa: S608
+                        + ("WHERE id = ANY(%s)" if postgres else f"WHERE id IN ({_marks(len(ids))})"),
+                        [buyer_id, HELD, _when(now), *([ids] if postgres else ids)],
+                    )
+        journal.append_many(
+            [
+                (
+                    "transfer",
+                    {
+                        "ref": number,
+                        "number": number,
+                        "from": it.seller.number,
+                        "to": it.buyer.number,
+                        "quantity": it.quantity,
+                        "blocks": lines,
+                        "trade": it.trade,
+                    },
+                    actor,
+                )
+                for it, _pk, number, _moved, lines in records
+            ]
+        )
+        out: list[tuple[Transfer, Retirement | None]] = []
+        for it, pk, number, moved, _lines in records:
+            retirement = None
+            if it.retire is not None:
+                retirement = _retire(
+                    it.buyer,
+                    it.quantity,
+                    it.retire["beneficiary"],
+                    it.retire["purpose"],
+                    timezone.localdate(),
+                    it.retire.get("note", ""),
+                    actor,
+                    "",
+                    {},
+                    moved,
+                )
+            transfer = Transfer(
+                pk=pk,
+                number=number,
+                from_account=it.seller,
+                to_account=it.buyer,
+                quantity=it.quantity,
+                actor=actor,
+                created_at=now,
+            )
+            transfer._state.adding = False
+            transfer._state.db = connection.alias
+            out.append((transfer, retirement))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------------

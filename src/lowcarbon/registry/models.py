@@ -344,3 +344,22 @@ class JournalEntry(models.Model):
         verbose_name = _("journal entry")
         verbose_name_plural = _("journal entries")
         indexes = [models.Index(KeyTextTransform("ref", "payload"), name="journal_payload_ref_idx")]
+
+
+class VerificationRun(models.Model):
+    """One run of `lowcarbon ledger verify`: when, how, and what it found, so that the administrators' dashboard
+    can show the journal's last verification and its age."""
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    method = models.CharField(max_length=10)
+    chain_only = models.BooleanField(default=False)
+    ok = models.BooleanField()
+    entries = models.BigIntegerField(default=0)
+    head_hash = models.CharField(max_length=64, blank=True)
+    first_bad_seq = models.BigIntegerField(null=True, blank=True)
+    reason = models.CharField(max_length=40, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-finished_at", "-pk"]

@@ -11,6 +11,7 @@ def navigation(request):  # type: ignore[no-untyped-def]
     items: list[tuple[str, str]] = [(str(_("Home")), reverse("home"))]
     unread = 0
     if user is not None and user.is_authenticated:
+        items.append((str(_("My dashboard")), reverse("dashboard:my")))
         from lowcarbon.registry.applications import unread_count
 
         if user.is_owner or user.is_aggregator or user.is_reviewer or user.is_registry_admin:
@@ -34,11 +35,23 @@ def navigation(request):  # type: ignore[no-untyped-def]
         if user.is_registry_admin:
             items.append((str(_("Issuance queue")), reverse("registry:issue_queue")))
         items.append((str(_("My registry account")), reverse("registry:account")))
+        items.append((str(_("Market")), reverse("market:board")))
+        if user.is_registry_admin:
+            items.append((str(_("Market surveillance")), reverse("market:admin")))
         items.append((str(_("Public registry")), reverse("registry:public_search")))
         if user.is_staff:
             items.append((str(_("Back office")), reverse("admin:index")))
+        items.append((str(_("Public dashboard")), reverse("dashboard:public")))
         unread = unread_count(user)
     else:
         items.append((str(_("Public registry")), reverse("registry:public_search")))
+        items.append((str(_("Public dashboard")), reverse("dashboard:public")))
+        items.append((str(_("Market")), reverse("market:board")))
         items.append((str(_("Application guidance")), reverse("registry:guidance")))
+    from lowcarbon.finance.navigation import finance_items
+
+    items += finance_items(user)
+    from lowcarbon.info.navigation import info_items
+
+    items += info_items(user)
     return {"nav_items": items, "unread_notifications": unread}

@@ -17,7 +17,7 @@ from lowcarbon.registry.domain.journal import (
     PREV_LINK_BROKEN,
     SEQ_GAP,
 )
-from lowcarbon.registry.models import JournalEntry
+from lowcarbon.registry.models import JournalEntry, VerificationRun
 
 
 def reason_text(reason: str) -> str:
@@ -28,6 +28,22 @@ def reason_text(reason: str) -> str:
         SEQ_GAP: _("its sequence number does not follow the entry before it (an entry is missing)"),
         CONTENT_MISMATCH: _("its stored fields differ from the text that was hashed (the entry was altered)"),
     }.get(reason, reason)
+
+
+def _record_run(started_at: Any, method: str, chain_only: bool, result: Any, error: str) -> None:
+    """Keep the outcome of this verification (VerificationRun) for the administrators' dashboard."""
+    VerificationRun.objects.create(
+        started_at=started_at,
+        finished_at=timezone.now(),
+        method=method,
+        chain_only=chain_only,
+        ok=bool(result is not None and result.ok),
+        entries=result.count if result is not None else 0,
+        head_hash=(result.head_hash or "") if result is not None and result.ok else "",
+        first_bad_seq=result.first_bad_seq if result is not None else None,
+        reason=(result.reason or "") if result is not None else "",
+        error=error,
+    )
 
 
 class Command(BaseCommand):
@@ -65,11 +81,14 @@ class Command(BaseCommand):
 
     def _verify(self, method: str, chain_only: bool) -> None:
         started = time.perf_counter()
+        started_at = timezone.now()
         try:
             result = journal.verify_journal(method=method, chain_only=chain_only)
         except ValueError as exc:
+            _record_run(started_at, method, chain_only, None, str(exc))
             raise CommandError(str(exc))
         seconds = time.perf_counter() - started
+        _record_run(started_at, method, chain_only, result, "")
         if result.ok:
             self.stdout.write(
                 self.style.SUCCESS(
