@@ -481,3 +481,54 @@ def test_auction_price_far_from_the_close_raises_a_price_alert(w):
     alert = Alert.objects.get(kind="price_deviation")
     assert alert.details["reference"] == "23.88" and alert.details["price"] == "40.00"
     assert Auction.objects.get(pk=a.pk).sold == 5
+
+
+def test_one_listing_filling_several_buy_requests_splits_its_blocks_in_turn(w):
+    r1, _ = m.do_place_buy_request(account=w.buyer_account, actor=w.buyer, quantity=4, price=Decimal("24.00"))
+    r2, _ = m.do_place_buy_request(
+        account=w.seller_accounts[1], actor=w.sellers[1], quantity=3, price=Decimal("23.90")
+    )
+    start = head()
+    order, trades = m.do_place_listing(
+        account=w.seller_account, actor=w.seller, quantity=10, price=Decimal("23.50")
+    )
+    assert [(t.buy_order_id, t.quantity, t.price) for t in trades] == [
+        (r1.pk, 4, Decimal("24.00")),
+        (r2.pk, 3, Decimal("23.90")),
+    ]
+    assert kinds_since(start) == ["reserve", "transfer", "transfer"]
+    order.refresh_from_db()
+    assert order.remaining == 3 and ledger.reserved(order.number) == 3
+    bought = sorted(
+        SerialBlock.objects.filter(account=w.buyer_account, state="held").values_list("start", "end")
+    )
+    sold_on = sorted(
+        SerialBlock.objects.filter(
+            account=w.seller_accounts[1], state="held", application__applicant=w.seller
+        ).values_list("start", "end")
+    )
+    assert sum(e - s + 1 for s, e in bought) == 4 and sum(e - s + 1 for s, e in sold_on) == 3
+    check_market_invariants()
+
+
+def test_a_failure_in_the_middle_of_a_sweep_leaves_nothing_half_done(w, monkeypatch):
+    listings = [listing(w, quantity=2, price=Decimal("24.00"), who=i % 2) for i in range(4)]
+    before = list(SerialBlock.objects.order_by("pk").values_list("pk", "state", "account_id", "locked_by"))
+    start = head()
+    real = ledger._insert_transfers
+
+    def failing(rows, actor_id, at):
+        real(rows, actor_id, at)
+        raise RuntimeError("connection lost after the transfers were written")
+
+    monkeypatch.setattr(ledger, "_insert_transfers", failing)
+    with pytest.raises(RuntimeError):
+        m.do_place_buy_request(account=w.buyer_account, actor=w.buyer, quantity=8, price=Decimal("24.00"))
+    monkeypatch.undo()
+    assert head() == start and Trade.objects.count() == 0 and not Order.objects.filter(side="buy").exists()
+    assert (
+        list(SerialBlock.objects.order_by("pk").values_list("pk", "state", "account_id", "locked_by"))
+        == before
+    )
+    assert all(Order.objects.get(pk=o.pk).remaining == 2 for o in listings)
+    check_market_invariants()
