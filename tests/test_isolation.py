@@ -28,6 +28,10 @@ pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 # routes reachable without log-in, or not about any one owner's data
 PUBLIC_OR_GENERIC = {
     "home",
+    # one's own password, the audit log (registry administrators), the token exchange: tests/security
+    "account_password",
+    "audit_log",
+    "api-token",
     "login",
     "logout",
     "account",

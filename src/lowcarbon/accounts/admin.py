@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 from django.utils.translation import gettext_lazy as _
 
-from lowcarbon.accounts.models import Membership, Organisation, RoleGrant, User
+from lowcarbon.accounts.models import AuditEvent, Membership, Organisation, RoleGrant, User
 
 
 class RoleGrantInline(admin.TabularInline):
@@ -40,3 +40,23 @@ class OrganisationAdmin(admin.ModelAdmin):
     list_filter = ("kind",)
     search_fields = ("name", "name_en", "credit_code")
     inlines = [MembershipInline]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """The audit log, read-only: events are written by the platform, never added, edited or deleted by hand."""
+
+    list_display = ("at", "kind", "username", "target", "ip", "user_agent")
+    list_filter = ("kind",)
+    search_fields = ("username", "target", "ip")
+    date_hierarchy = "at"
+    readonly_fields = ("at", "kind", "actor", "username", "ip", "user_agent", "target", "detail")
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False

@@ -190,3 +190,45 @@ class RoleGrant(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} · {self.get_role_display()}"
+
+
+class AuditEvent(models.Model):
+    """One security-relevant event: a log-in (success or failure, with address and browser), or an administrative
+    act (role grant, parameter change, issuance, cancellation, surveillance review, offset profile, publication,
+    back-office change). Written by accounts.audit; never edited."""
+
+    class Kind(models.TextChoices):
+        LOGIN_SUCCEEDED = "login_succeeded", _("Log-in")
+        LOGIN_FAILED = "login_failed", _("Failed log-in")
+        LOGIN_THROTTLED = "login_throttled", _("Log-in refused (too many failures)")
+        PASSWORD_CHANGED = "password_changed", _("Password changed")
+        TOKEN_CREATED = "token_created", _("API token created")
+        ROLE_GRANTED = "role_granted", _("Role granted")
+        ROLE_REVOKED = "role_revoked", _("Role withdrawn")
+        PARAMETER_CHANGED = "parameter_changed", _("Parameter changed")
+        UNITS_ISSUED = "units_issued", _("Units issued")
+        UNITS_CANCELLED = "units_cancelled", _("Units cancelled")
+        ALERT_REVIEWED = "alert_reviewed", _("Market alert reviewed")
+        OFFSET_PROFILE = "offset_profile", _("Offset profile recorded")
+        CONTENT_PUBLISHED = "content_published", _("Content published")
+        CONTENT_UNPUBLISHED = "content_unpublished", _("Content withdrawn")
+        ADMIN_ACTION = "admin_action", _("Back-office change")
+
+    at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
+    kind = models.CharField(_("event"), max_length=30, choices=Kind.choices, db_index=True)
+    actor = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("person")
+    )
+    username = models.CharField(_("user name"), max_length=150, blank=True, db_index=True)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    user_agent = models.CharField(_("browser"), max_length=300, blank=True)
+    target = models.CharField(_("object"), max_length=200, blank=True)
+    detail = models.JSONField(_("details"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit log")
+        ordering = ["-at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.kind} {self.username} {self.target}"

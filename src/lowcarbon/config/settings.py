@@ -6,6 +6,9 @@ LOWCARBON_DEBUG          "1" to turn debug on (off by default)
 LOWCARBON_ALLOWED_HOSTS  comma-separated host names
 LOWCARBON_VAR_DIR        where the SQLite file, uploads and collected static files live (default ./var)
 LOWCARBON_FIELD_KEY      key protecting ID-card numbers at rest (defaults to one derived from the secret key)
+LOWCARBON_HTTPS          "1" when served over HTTPS: secure cookies, redirect to HTTPS, HSTS
+LOWCARBON_HSTS_SECONDS   HSTS max-age with LOWCARBON_HTTPS (default one year; 0 turns HSTS off)
+LOWCARBON_TRUST_PROXY    "1" behind a proxy that sets X-Forwarded-Proto (nginx)
 """
 
 from __future__ import annotations
@@ -62,17 +65,20 @@ INSTALLED_APPS = [
     "lowcarbon.info",
     "lowcarbon.market",
     "lowcarbon.dashboard",
+    "lowcarbon.ops",
     "lowcarbon.web",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "lowcarbon.core.middleware.RejectNulCharactersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "lowcarbon.accounts.audit.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -121,10 +127,20 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# log-in attempts are rate-limited per user name and address (accounts.throttle); every log-in is audited
+AUTHENTICATION_BACKENDS = ["lowcarbon.accounts.throttle.RateLimitedModelBackend"]
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # shared by the server's worker processes (the log-in failure counts)
+    "auth": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(VAR_DIR / "cache" / "auth"),
+    },
+}
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
@@ -145,19 +161,35 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 50 * 1024 * 1024
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    # content-hashed names cached for ever, gzip/brotli copies (lowcarbon.ops.storage)
+    "staticfiles": {"BACKEND": "lowcarbon.ops.storage.StaticStorage"},
 }
 WHITENOISE_USE_FINDERS = True
+WHITENOISE_KEEP_ONLY_HASHED_FILES = True
+WHITENOISE_SKIP_COMPRESS_EXTENSIONS = [
+    *("jpg", "jpeg", "png", "gif", "webp", "zip", "gz", "tgz", "bz2", "tbz", "xz", "br", "swf", "flv"),
+    *("woff", "woff2", "3gp", "3gpp", "asf", "avi", "m4v", "mov", "mp4", "mpeg", "mpg", "webm", "wmv", "map"),
+]
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = int(os.environ.get("LOWCARBON_SESSION_SECONDS", str(8 * 3600)))  # one working day
 CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 if os.environ.get("LOWCARBON_HTTPS", "") in ("1", "true"):
+    # served over HTTPS (directly or behind a TLS-terminating proxy): secure cookies, redirect, HSTS
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_SSL_REDIRECT = True
+    SECURE_SSL_REDIRECT = os.environ.get("LOWCARBON_SSL_REDIRECT", "1") in ("1", "true")
+    SECURE_HSTS_SECONDS = 0 if DEBUG else int(os.environ.get("LOWCARBON_HSTS_SECONDS", "31536000"))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = os.environ.get("LOWCARBON_HSTS_INCLUDE_SUBDOMAINS", "1") in ("1", "true")
+    SECURE_HSTS_PRELOAD = os.environ.get("LOWCARBON_HSTS_PRELOAD", "") in ("1", "true")
+if os.environ.get("LOWCARBON_TRUST_PROXY", "") in ("1", "true"):
+    # behind nginx that sets X-Forwarded-Proto: requests it received over HTTPS count as secure
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -166,7 +198,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "lowcarbon.core.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 100,
     "COERCE_DECIMAL_TO_STRING": True,
 }

@@ -8,7 +8,13 @@ from decimal import Decimal
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+    extend_schema_view,
+)
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -174,6 +180,7 @@ class InterestWriteSerializer(serializers.Serializer):  # type: ignore[type-arg]
     terms = serializers.CharField(required=False, allow_blank=True)
 
 
+@extend_schema_serializer(component_name="FinanceError")
 class ErrorSerializer(serializers.Serializer):  # type: ignore[type-arg]
     detail = serializers.CharField()
     code = serializers.CharField()

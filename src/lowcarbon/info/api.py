@@ -11,9 +11,16 @@ from typing import Any
 
 from django.urls import reverse
 from django.utils.translation import get_language
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+    extend_schema_view,
+)
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ParseError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
@@ -22,6 +29,13 @@ from rest_framework.response import Response
 from lowcarbon.core.domain.errors import DomainError
 from lowcarbon.info import services as svc
 from lowcarbon.info.models import Article, Attachment, CooperationRequest, DemoProject, Outcome, Photo
+
+
+def _body(request: Request) -> Any:
+    """The request's fields: a JSON object or a form; anything else (a JSON list, a number) is a 400."""
+    if not hasattr(request.data, "get"):
+        raise ParseError("Expected a JSON object.")
+    return request.data
 
 
 def refused(exc: DomainError) -> Response:
@@ -124,6 +138,7 @@ class PhotoSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         return reverse("info:photo_thumb", args=[obj.pk])
 
 
+@extend_schema_serializer(component_name="DemoProject")
 class ProjectSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     kind_label = serializers.CharField(source="get_kind_display", read_only=True)
     name = serializers.CharField(source="name.text", read_only=True)
@@ -145,6 +160,7 @@ class ProjectSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         ]
 
 
+@extend_schema_serializer(component_name="DemoProjectDetail")
 class ProjectDetailSerializer(ProjectSerializer):
     """A project with its description, contact, typed-in outcomes, photos and the outcomes the platform computed
     for its linked PV systems (generation from monthly meter rollups, avoided emissions from quantification)."""
@@ -282,7 +298,7 @@ class ArticleViewSet(
         if denied:
             return denied
         try:
-            article = svc.do_save_article(request.user, request.data)
+            article = svc.do_save_article(request.user, _body(request))
         except DomainError as exc:
             return refused(exc)
         return Response(ArticleSerializer(article).data, status=status.HTTP_201_CREATED)
@@ -296,7 +312,7 @@ class ArticleViewSet(
             return denied
         article = self.get_object()
         data = {f: getattr(article, f) for f in ("category", *svc.ARTICLE_TEXT_FIELDS)}
-        data.update({k: v for k, v in request.data.items() if k in data})
+        data.update({k: v for k, v in _body(request).items() if k in data})
         try:
             article = svc.do_save_article(request.user, data, article)
         except DomainError as exc:
@@ -313,7 +329,7 @@ class ArticleViewSet(
             return denied
         article = self.get_object()
         try:
-            when = svc.parse_datetime_local(str(request.data.get("publish_at") or ""))
+            when = svc.parse_datetime_local(str(_body(request).get("publish_at") or ""))
             article = svc.do_publish_article(request.user, article, when)
         except DomainError as exc:
             return refused(exc)
@@ -386,7 +402,7 @@ class ProjectViewSet(
         try:
             req = svc.do_send_request(
                 project,
-                request.data,
+                _body(request),
                 sender_ip=request.META.get("REMOTE_ADDR"),
                 language=get_language() or "",
             )
@@ -420,7 +436,7 @@ class CooperationRequestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def answer(self, request: Request, pk: str | None = None) -> Response:
         req = self.get_object()
         try:
-            req = svc.do_mark_answered(request.user, req, str(request.data.get("answer_note") or ""))
+            req = svc.do_mark_answered(request.user, req, str(_body(request).get("answer_note") or ""))
         except DomainError as exc:
             return refused(exc)
         return Response(CooperationRequestSerializer(req).data)

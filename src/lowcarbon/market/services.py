@@ -7,6 +7,8 @@ ledger's own order (accounts, blocks, journal)."""
 
 from __future__ import annotations
 
+import functools
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -14,7 +16,8 @@ from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 from uuid import uuid4
 
-from django.db import connection, transaction
+import psycopg
+from django.db import OperationalError, connection, transaction
 from django.db.models import Q, Sum
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -702,9 +705,38 @@ def _refuse_own_cross(order: Order) -> None:
         )
 
 
+# --- deadlocks ----------------------------------------------------------------------------------------------------
+
+_RETRY_SQLSTATES = {"40P01", "40001"}  # deadlock detected, serialization failure
+
+
+def _retried(fn: Any) -> Any:
+    """Run a market service again (up to three times) when PostgreSQL aborted its transaction to break a deadlock:
+    a standing order's matching locks the accounts of its counterparties, which it only knows after matching, so
+    it cannot always take every lock in the registry's id order. The aborted attempt left nothing behind (one
+    transaction), so repeating it is safe. Inside a caller's transaction the caller decides."""
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        for attempt in range(3):
+            if connection.in_atomic_block or attempt == 2:
+                return fn(*args, **kwargs)
+            try:
+                return fn(*args, **kwargs)
+            except (OperationalError, psycopg.errors.OperationalError) as exc:
+                state = getattr(exc, "sqlstate", None) or getattr(exc.__cause__, "sqlstate", None)
+                if state not in _RETRY_SQLSTATES:
+                    raise
+                time.sleep(0.02 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    return run
+
+
 # --- listings and buy requests (挂牌点选, 求购) -----------------------------------------------------------------
 
 
+@_retried
 def do_place_listing(
     *,
     account: RegistryAccount,
@@ -746,6 +778,7 @@ def do_place_listing(
     return order, trades
 
 
+@_retried
 def do_place_buy_request(
     *,
     account: RegistryAccount,
@@ -791,6 +824,7 @@ def do_place_buy_request(
     return order, trades
 
 
+@_retried
 def do_take_listing(
     *,
     listing: Order,
@@ -803,7 +837,8 @@ def do_take_listing(
     quantity = parse_quantity(quantity)
     _require_actor(actor, account)
     with transaction.atomic():
-        listing = Order.objects.select_for_update().select_related("account").get(pk=listing.pk)
+        # the listing row only: its seller's account is locked with the buyer's below, in the ledger's order
+        listing = Order.objects.select_for_update(of=("self",)).select_related("account").get(pk=listing.pk)
         _check_open(listing, Order.Side.SELL)
         if listing.account_id == account.pk:
             raise DomainError("self_trade", _("You cannot buy your own listing: self-trades are refused."))
@@ -814,7 +849,7 @@ def do_take_listing(
                 % {"number": listing.number, "remaining": listing.remaining, "asked": quantity},
                 field="quantity",
             )
-        ledger._lock_accounts([account.pk])
+        ledger._lock_accounts([account.pk, listing.account_id])  # both at once, in id order: no deadlock
         check_offset_demand(account, quantity, retire)
         trade = _settle(
             mode=Mode.LISTING,
@@ -832,6 +867,7 @@ def do_take_listing(
     return trade
 
 
+@_retried
 def do_accept_buy_request(
     *,
     order: Order,
@@ -845,7 +881,8 @@ def do_accept_buy_request(
     quantity = parse_quantity(quantity)
     _require_actor(actor, account)
     with transaction.atomic():
-        order = Order.objects.select_for_update().select_related("account").get(pk=order.pk)
+        # the buy request's row only: its buyer's account is locked with the seller's below, in the ledger's order
+        order = Order.objects.select_for_update(of=("self",)).select_related("account").get(pk=order.pk)
         _check_open(order, Order.Side.BUY)
         if order.account_id == account.pk:
             raise DomainError(
@@ -862,6 +899,7 @@ def do_accept_buy_request(
             vintage = int(order.want_vintages[0])
         if order.want_methodologies and not methodology_code and len(order.want_methodologies) == 1:
             methodology_code = order.want_methodologies[0]
+        ledger._lock_accounts([account.pk, order.account_id])  # both at once, in id order: no deadlock
         lock = f"{order.number}/{uuid4().hex[:8]}"
         owner_type = _reserve(account, quantity, lock, actor, vintage, methodology_code)
         lots = set(
@@ -915,6 +953,7 @@ def _release_if_done(order: Order, actor: Any, reason: str = "filled") -> int:
     return 0
 
 
+@_retried
 def do_cancel_order(*, order: Order, actor: Any, reason: str = "") -> Order:
     """The owner (or an administrator) withdraws an open order; a listing's remaining units are freed."""
     with transaction.atomic():
@@ -962,6 +1001,7 @@ def do_expire_orders(*, actor: Any = None, now: datetime | None = None) -> list[
 # --- auctions (竞价) ---------------------------------------------------------------------------------------------
 
 
+@_retried
 def do_create_auction(
     *,
     account: RegistryAccount,
@@ -1003,6 +1043,7 @@ def do_create_auction(
     return auction
 
 
+@_retried
 def do_place_bid(
     *,
     auction: Auction,
@@ -1052,6 +1093,7 @@ def do_place_bid(
         )
 
 
+@_retried
 def do_close_auction(auction: Auction, *, actor: Any, now: datetime | None = None) -> Auction:
     """Allocate the lot when the window has closed: highest bids first, ties by time, the marginal bid partly;
     settle each winner at its bid, free the unsold units, publish the result."""
@@ -1138,6 +1180,7 @@ def do_close_auctions(*, actor: Any = None, now: datetime | None = None) -> list
     return [do_close_auction(a, actor=actor, now=now) for a in due]
 
 
+@_retried
 def do_cancel_auction(*, auction: Auction, actor: Any) -> Auction:
     with transaction.atomic():
         auction = Auction.objects.select_for_update().select_related("account").get(pk=auction.pk)
@@ -1165,6 +1208,7 @@ def do_cancel_auction(*, auction: Auction, actor: Any) -> Auction:
 # --- negotiated deals (协议转让) ---------------------------------------------------------------------------------
 
 
+@_retried
 def do_propose_deal(
     *,
     seller: RegistryAccount,
@@ -1208,6 +1252,7 @@ def do_propose_deal(
     return deal
 
 
+@_retried
 def do_confirm_deal(*, deal: Deal, actor: Any, retire: RetireRequest | None = None) -> Trade:
     with transaction.atomic():
         deal = Deal.objects.select_for_update().select_related("seller", "buyer").get(pk=deal.pk)
@@ -1240,6 +1285,7 @@ def do_confirm_deal(*, deal: Deal, actor: Any, retire: RetireRequest | None = No
     return trade
 
 
+@_retried
 def do_close_deal(*, deal: Deal, actor: Any, decline: bool) -> Deal:
     """The buyer declines, or the seller cancels, a proposed deal: the units are freed."""
     with transaction.atomic():

@@ -7,9 +7,11 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Iterator
-from typing import IO, Any
+from itertools import islice
+from typing import IO, Any, TypeVar
 
 from lowcarbon.metering.domain.validate import RawRow, canonical_field
+from lowcarbon.metering.domain.vector import CellChunk
 
 
 class FileFormatError(ValueError):
@@ -55,21 +57,105 @@ class _Prefixed(io.RawIOBase):
         return n
 
 
-def iter_csv(binary: IO[bytes]) -> Iterator[RawRow]:
-    """Rows of a CSV file; the first row is the header (Chinese or English column names)."""
-    lines = _decoded_lines(binary)
-    reader = csv.reader(lines)
+T = TypeVar("T")
+
+
+def _blank(cells: list[str]) -> bool:
+    return not cells or (not cells[0].strip() and all(not c.strip() for c in cells))
+
+
+class CsvRows:
+    """Rows of a CSV file; the first row is the header (Chinese or English column names).
+
+    Iterating gives RawRow one by one; `cell_chunks` gives the same rows (same numbers, same blank rows skipped)
+    in chunks of cells for the bulk ingest path. The file is opened on first use, so a file without a usable
+    header fails there (FileFormatError), as a generator would. `guarded()` also reports any other failure of the
+    reader (a NUL byte, a field over the size limit) as a FileFormatError."""
+
+    def __init__(self, binary: IO[bytes], *, guarded: bool = False) -> None:
+        self._binary = binary
+        self._guarded = guarded
+        self._rows: Iterator[RawRow] | None = None
+
+    def guarded(self) -> CsvRows:
+        return CsvRows(self._binary, guarded=True)
+
+    def __iter__(self) -> CsvRows:
+        return self
+
+    def __next__(self) -> RawRow:
+        if self._rows is None:
+            self._rows = self._guard(self._iter_rows())
+        return next(self._rows)
+
+    def _open(self) -> tuple[list[str], Iterator[list[str]]]:
+        reader = csv.reader(_decoded_lines(self._binary))
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise FileFormatError("empty file")
+        names = [canonical_field(h) for h in header]
+        if "meter_serial" not in names or "timestamp" not in names:
+            raise FileFormatError("header must name meter_serial and timestamp")
+        return names, reader
+
+    def _iter_rows(self) -> Iterator[RawRow]:
+        names, reader = self._open()
+        for i, cells in enumerate(reader, start=1):
+            if _blank(cells):
+                continue
+            yield RawRow(i, dict(zip(names, cells, strict=False)), ",".join(cells))
+
+    def cell_chunks(self, size: int) -> Iterator[CellChunk]:
+        """Chunks of `size` non-blank rows (the last one shorter), numbered as when iterating."""
+        return self._guard(self._iter_chunks(size))
+
+    def _iter_chunks(self, size: int) -> Iterator[CellChunk]:
+        names, reader = self._open()
+        number = 1
+        while True:
+            rows: list[list[str]] = []
+            numbers: list[int] = []
+            while len(rows) < size:
+                block = list(islice(reader, size - len(rows)))
+                if not block:
+                    break
+                first = number
+                number += len(block)
+                suspects = [k for k, c in enumerate(block) if not c or not c[0] or c[0].isspace()]
+                blank = {k for k in suspects if _blank(block[k])}
+                if blank:
+                    keep = [k for k in range(len(block)) if k not in blank]
+                    rows.extend(block[k] for k in keep)
+                    numbers.extend(first + k for k in keep)
+                else:
+                    rows.extend(block)
+                    numbers.extend(range(first, first + len(block)))
+            if not rows:
+                return
+            yield CellChunk(names, rows, numbers)
+
+    def _guard(self, it: Iterator[T]) -> Iterator[T]:
+        if not self._guarded:
+            return it
+        return _reader_errors_as_format_errors(it)
+
+
+def _reader_errors_as_format_errors(it: Iterator[T]) -> Iterator[T]:
+    """Any failure of the reader itself is about the file (reading rows touches no database)."""
     try:
-        header = next(reader)
-    except StopIteration:
-        raise FileFormatError("empty file")
-    names = [canonical_field(h) for h in header]
-    if "meter_serial" not in names or "timestamp" not in names:
-        raise FileFormatError("header must name meter_serial and timestamp")
-    for i, cells in enumerate(reader, start=1):
-        if not cells or (not cells[0].strip() and all(not c.strip() for c in cells)):
-            continue
-        yield RawRow(i, dict(zip(names, cells, strict=False)), ",".join(cells))
+        yield from it
+    except FileFormatError:
+        raise
+    except Exception as exc:
+        raise FileFormatError(
+            f"the file is damaged or not in a supported format ({exc.__class__.__name__}: {exc})"[:500]
+        )
+
+
+def iter_csv(binary: IO[bytes]) -> CsvRows:
+    """Rows of a CSV file; the first row is the header (Chinese or English column names)."""
+    return CsvRows(binary)
 
 
 def iter_xlsx(binary: IO[bytes]) -> Iterator[RawRow]:

@@ -5,6 +5,11 @@ Rows are processed in chunks so memory stays bounded whatever the file size. Eac
 PostgreSQL it takes an advisory lock per meter so that two deliveries for the same meter never interleave, and on
 SQLite the write transaction is IMMEDIATE, which serialises writers. Re-sending a row that is stored already is an
 identical duplicate and changes nothing.
+
+A CSV file is read in chunks of cells and checked on arrays (`domain.vector`): rows in the common form — an
+interval reading of a known meter, once per (meter, time) — are validated, stored and rolled up without Python work
+per row; every other row (unreadable on arrays, flagged by an array check, a register reading, a duplicate, an
+unknown meter) is validated row by row by `domain.validate`, so the outcome is the same as row by row.
 """
 
 from __future__ import annotations
@@ -15,21 +20,24 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from itertools import islice
+from itertools import islice, repeat
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from lowcarbon.core.domain.units import ENERGY_UNITS, HEAT_UNITS, VOLUME_UNITS
 from lowcarbon.core.params import MissingParameter, param_value
+from lowcarbon.metering.domain import vector as vec
 from lowcarbon.metering.domain.validate import (
     Candidate,
     MeterSpec,
     MeterState,
     Outcome,
+    ParsedRow,
     RawRow,
     Rejection,
     Stored,
@@ -37,7 +45,7 @@ from lowcarbon.metering.domain.validate import (
     validate_rows,
 )
 from lowcarbon.metering.models import DataFlag, IngestBatch, Meter, Quantity, QuarantinedRow, Reading
-from lowcarbon.metering.parsers import FileFormatError
+from lowcarbon.metering.parsers import CsvRows, FileFormatError
 
 log = logging.getLogger(__name__)
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
@@ -134,8 +142,12 @@ def do_ingest(
     ctx = _Context(user=user, now=now or timezone.now(), future_tolerance=_future_tolerance())
     size = chunk_size or settings.LOWCARBON_INGEST_CHUNK
     try:
-        for chunk in _chunks(rows, size):
-            _ingest_chunk(batch, chunk, ctx)
+        if isinstance(rows, CsvRows):
+            for cells in rows.cell_chunks(size):
+                _ingest_cells(batch, cells, ctx)
+        else:
+            for chunk in _chunks(rows, size):
+                _ingest_chunk(batch, chunk, ctx)
         batch.status = IngestBatch.Status.DONE
     except FileFormatError as exc:
         batch.status = IngestBatch.Status.FAILED
@@ -261,6 +273,191 @@ def _ingest_chunk(batch: IngestBatch, chunk: list[RawRow], ctx: _Context) -> Non
         _store(batch, outcome, ctx)
 
 
+@dataclass
+class _Fast:
+    """Readings accepted by the array checks (one entry each; canonical unit, 0.0001 units, µs since the epoch)."""
+
+    meter_id: vec.I64
+    ts_us: vec.I64
+    interval_s: vec.I64
+    energy: vec.I64
+    export: vec.I64
+    has_export: vec.Mask
+
+    def day_groups(self) -> vec.DayGroups:
+        return vec.day_groups(self.meter_id, self.ts_us, self.interval_s, self.energy, self.export)
+
+
+def _load_stored_between(ranges: dict[int, tuple[datetime, datetime]]) -> dict[tuple[int, datetime], Stored]:
+    """Stored readings of each meter between two times (inclusive)."""
+    stored: dict[tuple[int, datetime], Stored] = {}
+    for mid, (lo, hi) in ranges.items():
+        qs = Reading.objects.filter(meter_id=mid, ts__gte=lo, ts__lte=hi).values_list(
+            "ts", "energy", "cumulative", "export", "interval_s"
+        )
+        for ts, energy, cumulative, export, interval_s in qs.iterator(chunk_size=10000):
+            stored[(mid, ts)] = Stored(energy, cumulative, export, interval_s)
+    return stored
+
+
+def _ingest_cells(batch: IngestBatch, chunk: vec.CellChunk, ctx: _Context) -> None:
+    """One chunk of a CSV file: the common rows on arrays, the others row by row (see the module docstring)."""
+    n = len(chunk.rows)
+    ctx.total += n
+    cols = vec.read_cells(chunk)
+    parsed: dict[int, ParsedRow | Rejection] = {
+        i: parse_row(chunk.raw_row(i)) for i in np.flatnonzero(~cols.ok).tolist()
+    }
+    serial_used = np.zeros(len(cols.serials), dtype=np.bool_)
+    serial_used[cols.serial_code[cols.ok]] = True
+    new_serials = {cols.serials[k] for k in np.flatnonzero(serial_used).tolist()}
+    new_serials |= {p.serial for p in parsed.values() if isinstance(p, ParsedRow)}
+    new_serials -= ctx.specs.keys()
+    if new_serials:
+        _load_specs(new_serials, ctx)
+    specs = {s: v for s, v in ctx.specs.items() if v is not None}
+
+    # meter and time of every row that parses (-1: unknown meter or not parsed), register readings
+    code_mid = np.array(
+        [spec.meter_id if (spec := specs.get(s)) is not None else -1 for s in cols.serials], dtype=np.int64
+    )
+    row_mid = np.where(cols.ok, code_mid[cols.serial_code] if len(code_mid) else -1, -1).astype(np.int64)
+    row_ts = cols.ts_us.copy()
+    register = np.zeros(n, dtype=np.bool_)
+    for i, p in parsed.items():
+        if isinstance(p, ParsedRow) and (spec := specs.get(p.serial)) is not None:
+            row_mid[i] = spec.meter_id
+            row_ts[i] = vec.to_us(p.ts)
+            register[i] = p.cumulative is not None
+    known = row_mid >= 0
+    # row by row: not readable on arrays, unknown meters, every row of a meter with register readings (their
+    # deltas chain through the rows) and every row of a (meter, time) sent twice (the first decides the others)
+    slow = ~cols.ok | ~known
+    register_meters = np.unique(row_mid[register])
+    slow |= known & np.isin(row_mid, register_meters)
+    known_idx = np.flatnonzero(known)
+    slow[known_idx[vec.duplicated(row_mid[known_idx], row_ts[known_idx])]] = True
+
+    order = np.lexsort((row_ts[known_idx], row_mid[known_idx]))
+    km, kt = row_mid[known_idx][order], row_ts[known_idx][order]
+    ranges: dict[int, tuple[datetime, datetime]] = {}
+    if len(km):
+        firsts = np.flatnonzero(np.concatenate(([True], km[1:] != km[:-1])))
+        lasts = np.append(firsts[1:], len(km)) - 1
+        for a, b in zip(firsts.tolist(), lasts.tolist(), strict=True):
+            lo, hi = (vec.EPOCH + timedelta(microseconds=int(kt[k])) for k in (a, b))
+            ranges[int(km[a])] = (lo, hi)
+    fast_rows: _Fast | None = None
+    with transaction.atomic():
+        _lock_meters(list(ranges))
+        states = _load_states(set(register_meters.tolist()))
+        stored = _load_stored_between(ranges) if ranges else {}
+        if stored:
+            at: dict[int, list[int]] = defaultdict(list)
+            for mid, ts in stored:
+                at[mid].append(vec.to_us(ts))
+            for mid, stamps in at.items():
+                slow |= (row_mid == mid) & np.isin(row_ts, np.array(stamps, dtype=np.int64))
+        idx = np.flatnonzero(~slow)
+        if len(idx):
+            checked = _check_fast(idx, cols, row_mid, specs, ctx)
+            slow[idx[checked.flagged]] = True
+            good = ~checked.flagged
+            idx = idx[good]
+            fast_rows = _Fast(
+                row_mid[idx],
+                row_ts[idx],
+                checked.interval_s[good],
+                checked.energy[good],
+                checked.export[good],
+                cols.has_export[idx],
+            )
+        slow_rows = [
+            p if (p := parsed.get(i)) is not None else parse_row(chunk.raw_row(i))
+            for i in np.flatnonzero(slow).tolist()
+        ]
+        outcome = validate_rows(slow_rows, specs, states, stored, ctx.now, ctx.future_tolerance)
+        _store(batch, outcome, ctx, fast_rows)
+
+
+def _check_fast(
+    idx: vec.I64, cols: vec.CellColumns, row_mid: vec.I64, specs: dict[str, MeterSpec], ctx: _Context
+) -> vec.Checked:
+    """The array checks for the rows idx (readable, known meter, distinct and new (meter, time))."""
+    by_id = {s.meter_id: s for s in specs.values()}
+    mids = row_mid[idx]
+    meter_ids, pos = np.unique(mids, return_inverse=True)
+    pos = pos.reshape(-1).astype(np.int64)
+    table = vec.meter_table([by_id[m] for m in meter_ids.tolist()])
+    n_units = max(1, len(cols.units))
+    pair = pos * n_units + cols.unit_code[idx]
+    pairs, which = np.unique(pair, return_inverse=True)
+    exps = []
+    for k in pairs.tolist():
+        e = vec.unit_exponent(table.specs[k // n_units].unit_factors.get(cols.units[k % n_units]))
+        exps.append(vec.NO_EXPONENT if e is None else e)
+    exponent = np.array(exps, dtype=np.int64)[which.reshape(-1)]
+    latest_us = vec.to_us(ctx.now + ctx.future_tolerance)
+    return vec.check_interval_rows(
+        table,
+        pos,
+        exponent,
+        cols.ts_us[idx],
+        cols.minutes[idx],
+        cols.energy[idx],
+        cols.export[idx],
+        cols.has_export[idx],
+        latest_us,
+    )
+
+
+def _store_fast(batch: IngestBatch, fast: _Fast) -> None:
+    """Store readings accepted on arrays in one bulk statement (COPY on PostgreSQL)."""
+    table = Reading._meta.db_table
+    columns = "(meter_id, ts, interval_s, energy, cumulative, export, export_cumulative, batch_id)"
+    energy = vec.format_units(fast.energy)
+    if fast.has_export.any():
+        text = np.array(vec.format_units(fast.export), dtype=object)
+        text[~fast.has_export] = None
+        export: list[str | None] = text.tolist()
+    else:
+        export = [None] * len(energy)
+    if connection.vendor == "postgresql":
+        null = "\\N"
+        ts = vec.format_ts(fast.ts_us, "T")
+        lines = map(
+            "\t".join,
+            zip(
+                fast.meter_id.astype(str).tolist(),
+                (t + "Z" for t in ts),
+                fast.interval_s.astype(str).tolist(),
+                energy,
+                repeat(null),
+                (null if e is None else e for e in export),
+                repeat(null),
+                repeat(str(batch.pk)),
+            ),
+        )
+        with connection.cursor() as cur, cur.cursor.copy(f"COPY {table} {columns} FROM STDIN") as copy:
+            copy.write("\n".join(lines) + "\n")
+        return
+    sql = f"INSERT INTO {table} {columns} VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"  # noqa: S608
+    params = list(
+        zip(
+            fast.meter_id.tolist(),
+            vec.format_ts(fast.ts_us),
+            fast.interval_s.tolist(),
+            energy,
+            repeat(None),
+            export,
+            repeat(None),
+            repeat(batch.pk),
+        )
+    )
+    with connection.cursor() as cur:
+        cur.executemany(sql, params)
+
+
 def _adapters() -> tuple[Callable[[datetime], Any], Callable[[Decimal | None], Any], Callable[[date], Any]]:
     """Fast parameter adapters for the executemany hot path, equal to what the ORM would write."""
     if connection.vendor == "sqlite":
@@ -282,7 +479,11 @@ def _adapters() -> tuple[Callable[[datetime], Any], Callable[[Decimal | None], A
     return same, same, same
 
 
-def _store(batch: IngestBatch, outcome: Outcome, ctx: _Context) -> None:
+def _store(batch: IngestBatch, outcome: Outcome, ctx: _Context, fast: _Fast | None = None) -> None:
+    if fast is not None and len(fast.meter_id):
+        _store_fast(batch, fast)
+        ctx.accepted += len(fast.meter_id)
+    groups = None if fast is None or not len(fast.meter_id) else fast.day_groups()
     if outcome.accepted:
         columns = "(meter_id, ts, interval_s, energy, cumulative, export, export_cumulative, batch_id)"
         table = Reading._meta.db_table
@@ -321,7 +522,8 @@ def _store(batch: IngestBatch, outcome: Outcome, ctx: _Context) -> None:
             ]
             with connection.cursor() as cur:
                 cur.executemany(sql, params)
-        _update_rollups(outcome.accepted, ctx)
+    if outcome.accepted or groups is not None:
+        _update_rollups(outcome.accepted, ctx, groups)
     if outcome.rejections:
         QuarantinedRow.objects.bulk_create(
             [
@@ -354,9 +556,22 @@ def local_day(c: Candidate) -> date:
     return (c.ts - timedelta(seconds=c.interval_s) + LOCAL_OFFSET).date()
 
 
-def _update_rollups(accepted: list[Candidate], ctx: _Context) -> None:
+def _update_rollups(accepted: list[Candidate], ctx: _Context, groups: vec.DayGroups | None = None) -> None:
     daily: dict[tuple[int, date], list[Any]] = {}
     monthly: dict[tuple[int, date], list[Any]] = {}
+    if groups is not None:
+        dec4 = vec.units_decimal
+        for mid, dn, energy, export, n, covered, top in zip(
+            groups.meter_id.tolist(),
+            groups.day.tolist(),
+            groups.energy.tolist(),
+            groups.export.tolist(),
+            groups.n.tolist(),
+            groups.covered_s.tolist(),
+            groups.max_energy.tolist(),
+            strict=True,
+        ):
+            daily[(mid, vec.day_of(dn))] = [dec4(energy), dec4(export), n, covered, dec4(top)]
     zero = Decimal(0)
     offset = LOCAL_OFFSET
     for c in accepted:
@@ -388,6 +603,10 @@ def _update_rollups(accepted: list[Candidate], ctx: _Context) -> None:
         ctx.touched[mid].add(month)
     if not daily:
         return
+    if connection.vendor == "postgresql":
+        _upsert_rollups_pg(daily, monthly)
+        _flag_gaps(list(daily), ctx)
+        return
     _ts_a, dec, day_a = _adapters()
     with connection.cursor() as cur:
         cur.executemany(
@@ -416,40 +635,83 @@ def _update_rollups(accepted: list[Candidate], ctx: _Context) -> None:
     _flag_gaps(list(daily), ctx)
 
 
+def _upsert_rollups_pg(
+    daily: dict[tuple[int, date], list[Any]], monthly: dict[tuple[int, date], list[Any]]
+) -> None:
+    """The same upserts as on SQLite, as one statement per table (arrays unnested) instead of one per row."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "INSERT INTO metering_dailyrollup (meter_id, day, energy, export, n_readings, covered_s, max_energy) "
+            "SELECT * FROM unnest(%s::bigint[], %s::date[], %s::numeric[], %s::numeric[], %s::int[], %s::int[], "
+            "%s::numeric[]) ON CONFLICT (meter_id, day) DO UPDATE SET "
+            "energy = metering_dailyrollup.energy + excluded.energy, "
+            "export = metering_dailyrollup.export + excluded.export, "
+            "n_readings = metering_dailyrollup.n_readings + excluded.n_readings, "
+            "covered_s = metering_dailyrollup.covered_s + excluded.covered_s, "
+            "max_energy = CASE WHEN excluded.max_energy > metering_dailyrollup.max_energy "
+            "THEN excluded.max_energy ELSE metering_dailyrollup.max_energy END",
+            [
+                [mid for mid, _ in daily],
+                [day for _, day in daily],
+                *([v[k] for v in daily.values()] for k in range(5)),
+            ],
+        )
+        cur.execute(
+            "INSERT INTO metering_monthlyrollup (meter_id, month, energy, export, n_readings, covered_s) "
+            "SELECT * FROM unnest(%s::bigint[], %s::date[], %s::numeric[], %s::numeric[], %s::int[], %s::int[]) "
+            "ON CONFLICT (meter_id, month) DO UPDATE SET "
+            "energy = metering_monthlyrollup.energy + excluded.energy, "
+            "export = metering_monthlyrollup.export + excluded.export, "
+            "n_readings = metering_monthlyrollup.n_readings + excluded.n_readings, "
+            "covered_s = metering_monthlyrollup.covered_s + excluded.covered_s",
+            [
+                [mid for mid, _ in monthly],
+                [month for _, month in monthly],
+                *([v[k] for v in monthly.values()] for k in range(4)),
+            ],
+        )
+
+
 def _flag_gaps(days: list[tuple[int, date]], ctx: _Context) -> None:
     """Flag days with less than 24 h of readings (`meter_gap`); gaps are shown, never filled with invented data."""
     from lowcarbon.metering.models import DailyRollup
 
     today = (ctx.now + LOCAL_OFFSET).date()
-    by_meter: dict[int, set[date]] = defaultdict(set)
-    for mid, day in days:
-        if day < today:
-            by_meter[mid].add(day)
-    for mid, wanted in by_meter.items():
-        covered = dict(
-            DailyRollup.objects.filter(meter_id=mid, day__in=wanted).values_list("day", "covered_s")
-        )
-        gaps = {d: covered.get(d, 0) for d in wanted if covered.get(d, 0) < 86400}
-        complete = wanted - set(gaps)
-        if complete:
-            DataFlag.objects.filter(meter_id=mid, day__in=complete, code="meter_gap").delete()
-        if gaps:
-            existing = set(
-                DataFlag.objects.filter(meter_id=mid, day__in=list(gaps), code="meter_gap").values_list(
-                    "day", flat=True
-                )
-            )
-            DataFlag.objects.bulk_create(
-                [
-                    DataFlag(meter_id=mid, day=d, code="meter_gap", detail=f"{s / 3600:.2f} h / 24 h")
-                    for d, s in gaps.items()
-                    if d not in existing
-                ]
-            )
-            for d in existing:
-                DataFlag.objects.filter(meter_id=mid, day=d, code="meter_gap").update(
-                    detail=f"{gaps[d] / 3600:.2f} h / 24 h"
-                )
+    wanted = {(mid, day) for mid, day in days if day < today}
+    if not wanted:
+        return
+    # one look-up of the rollups and flags of the chunk's meters over the chunk's days (not one per meter and day)
+    mids = sorted({mid for mid, _ in wanted})
+    lo = min(day for _, day in wanted)
+    hi = max(day for _, day in wanted)
+    covered = {
+        (mid, day): s
+        for mid, day, s in DailyRollup.objects.filter(
+            meter_id__in=mids, day__gte=lo, day__lte=hi
+        ).values_list("meter_id", "day", "covered_s")
+        if (mid, day) in wanted
+    }
+    existing = {
+        (mid, day): (pk, detail)
+        for pk, mid, day, detail in DataFlag.objects.filter(
+            meter_id__in=mids, day__gte=lo, day__lte=hi, code="meter_gap"
+        ).values_list("pk", "meter_id", "day", "detail")
+        if (mid, day) in wanted
+    }
+    gaps = {key: covered.get(key, 0) for key in wanted if covered.get(key, 0) < 86400}
+    complete = [existing[key][0] for key in wanted if key not in gaps and key in existing]
+    if complete:
+        DataFlag.objects.filter(pk__in=complete).delete()
+    DataFlag.objects.bulk_create(
+        [
+            DataFlag(meter_id=mid, day=day, code="meter_gap", detail=f"{s / 3600:.2f} h / 24 h")
+            for (mid, day), s in sorted(gaps.items())
+            if (mid, day) not in existing
+        ]
+    )
+    for key, s in gaps.items():
+        if key in existing and existing[key][1] != (detail := f"{s / 3600:.2f} h / 24 h"):
+            DataFlag.objects.filter(pk=existing[key][0]).update(detail=detail)
 
 
 def batch_summary(batch: IngestBatch) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from lowcarbon.metering.domain.validate import RawRow
 from lowcarbon.metering.forms import ReadingsUploadForm
 from lowcarbon.metering.models import IngestBatch, QuarantinedRow
-from lowcarbon.metering.parsers import FileFormatError, iter_file
+from lowcarbon.metering.parsers import CsvRows, FileFormatError, iter_file
 from lowcarbon.metering.reasons import reason_message
 from lowcarbon.metering.services import do_ingest
 
@@ -55,7 +55,13 @@ QUARANTINE_CSV_HEADER = ["row", "reason", "message", "field", "detail", "origina
 def readable_rows(rows: Iterator[RawRow]) -> Iterator[RawRow]:
     """Rows of a file, with any failure of the reader itself (a truncated or corrupt workbook, say) reported as a
     file that cannot be read rather than as a server error. Reading rows touches no database, so whatever the reader
-    raises is about the file."""
+    raises is about the file. A CSV reader stays one (so ingest can read it in column chunks)."""
+    if isinstance(rows, CsvRows):
+        return rows.guarded()
+    return _readable_rows(rows)
+
+
+def _readable_rows(rows: Iterator[RawRow]) -> Iterator[RawRow]:
     try:
         yield from rows
     except FileFormatError:

@@ -23,6 +23,7 @@ from typing import IO, Any
 import psycopg
 from django.db import DatabaseError, connection, transaction
 from django.db.transaction import TransactionManagementError
+from django.dispatch import Signal
 from django.utils import timezone
 
 from lowcarbon.registry.domain.journal import (
@@ -44,6 +45,9 @@ from lowcarbon.registry.models import JournalEntry
 
 #: key of the PostgreSQL advisory lock that serialises appends ("XLJOURNL" read as a number)
 JOURNAL_LOCK_KEY = 0x584C4A4F55524E4C
+
+#: sent after entries are appended (inside the caller's transaction), with `entries`: the audit log listens
+appended = Signal()
 
 _KIND = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
 _TABLE = JournalEntry._meta.db_table
@@ -78,7 +82,9 @@ def append(kind: str, payload: dict[str, Any], actor: Any = None) -> JournalEntr
             [JOURNAL_LOCK_KEY, kind, f'"{kind}"', actor_id, payload_text],
         )
         seq, at, prev_hash, digest, content = cur.fetchone()
-    return _entry(seq, at, kind, actor_id, data, prev_hash, digest, content)
+    entry = _entry(seq, at, kind, actor_id, data, prev_hash, digest, content)
+    appended.send(sender=JournalEntry, entries=[entry])
+    return entry
 
 
 def append_many(entries: Sequence[tuple[str, dict[str, Any], Any]]) -> list[JournalEntry]:
@@ -130,6 +136,7 @@ def append_many(entries: Sequence[tuple[str, dict[str, Any], Any]]) -> list[Jour
                     f"INSERT INTO {_TABLE} {columns} VALUES " + ", ".join([marks] * len(chunk)),  # noqa: S608
                     [v for row in chunk for v in row],
                 )
+    appended.send(sender=JournalEntry, entries=out)
     return out
 
 

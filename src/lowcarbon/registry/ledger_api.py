@@ -95,12 +95,17 @@ class AccountSerializer(serializers.Serializer):  # type: ignore[type-arg]
     )
 
 
+#: bounds of numbers in requests: beyond them a request is invalid (400), not an error of the database
+MAX_UNITS = 2**31 - 1
+MAX_ID = 2**63 - 1
+
+
 class TransferRequestSerializer(serializers.Serializer):  # type: ignore[type-arg]
     from_account = serializers.CharField(
         required=False, help_text="Sending account number; default: the caller's account holding units."
     )
     to_account = serializers.CharField(max_length=20, help_text="Receiving account number, e.g. XL-O000003.")
-    quantity = serializers.IntegerField(min_value=1, help_text="Whole units (tCO2e).")
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_UNITS, help_text="Whole units (tCO2e).")
     client_key = serializers.CharField(
         required=False,
         allow_blank=True,
@@ -108,7 +113,7 @@ class TransferRequestSerializer(serializers.Serializer):  # type: ignore[type-ar
         help_text="Idempotency key: the same key again returns the first transfer (200) instead of a new one.",
     )
     block_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
         required=False,
         allow_empty=False,
         help_text="Take the units only from these blocks; default: oldest first.",
@@ -119,7 +124,7 @@ class RetirementRequestSerializer(serializers.Serializer):  # type: ignore[type-
     account = serializers.CharField(
         required=False, help_text="Retiring account number; default: the caller's account holding units."
     )
-    quantity = serializers.IntegerField(min_value=1, help_text="Whole units (tCO2e).")
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_UNITS, help_text="Whole units (tCO2e).")
     beneficiary = serializers.CharField(max_length=200)
     purpose = serializers.ChoiceField(choices=Retirement.Purpose.choices)
     retired_on = serializers.DateField(required=False, help_text="Default: today (Asia/Shanghai).")
@@ -131,7 +136,7 @@ class RetirementRequestSerializer(serializers.Serializer):  # type: ignore[type-
         help_text="Idempotency key: the same key again returns the first retirement (200) instead of a new one.",
     )
     block_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
         required=False,
         allow_empty=False,
         help_text="Take the units only from these blocks; default: oldest first.",

@@ -1,5 +1,9 @@
 """`lowcarbon serve [--demo] [--host H] [--port P]`: migrate, collect static files, optionally load the demo,
-then run the platform and print the URL and the demo log-ins."""
+then run the platform and print the URL and the demo log-ins.
+
+`lowcarbon serve --prod [--workers N] [--allow-sqlite] [--allow-generated-secret]`: the production server
+(lowcarbon.ops.prod: Gunicorn); it refuses to start on the generated development secret key, on SQLite, with debug on
+or with migrations not applied, and never migrates by itself."""
 
 from __future__ import annotations
 
@@ -19,8 +23,23 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-run", action="store_true", help="prepare everything but do not start the server"
         )
+        parser.add_argument("--prod", action="store_true", help="production server (Gunicorn, debug off)")
+        parser.add_argument(
+            "--workers", type=int, default=0, help="--prod: worker processes (default 2×CPUs+1)"
+        )
+        parser.add_argument("--allow-sqlite", action="store_true", help="--prod: accept an SQLite database")
+        parser.add_argument(
+            "--allow-generated-secret",
+            action="store_true",
+            help="--prod: accept the secret key generated into the data directory",
+        )
 
     def handle(self, *args, **opts):  # type: ignore[no-untyped-def]
+        if opts["prod"]:
+            from lowcarbon.ops.prod import serve_prod
+
+            serve_prod(self, opts)
+            return
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         logins = None
@@ -42,4 +61,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"  {username:<12} {label}")
         if opts["no_run"]:
             return
-        call_command("runserver", f"{opts['host']}:{opts['port']}", use_reloader=False, insecure_serving=True)
+        # static files by WhiteNoise (collected, content-hashed names), not by runserver's finder-based handler
+        call_command(
+            "runserver", f"{opts['host']}:{opts['port']}", use_reloader=False, use_static_handler=False
+        )

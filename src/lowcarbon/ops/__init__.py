@@ -1,0 +1,1 @@
+"""Operations: production serving, deployment checks, backup and restore."""
