@@ -39,6 +39,8 @@ def navigation(request):  # type: ignore[no-untyped-def]
         if user.is_registry_admin:
             items.append((str(_("Market surveillance")), reverse("market:admin")))
         items.append((str(_("Public registry")), reverse("registry:public_search")))
+        if user.is_registry_admin:
+            items.append((str(_("Audit log")), reverse("audit_log")))
         if user.is_staff:
             items.append((str(_("Back office")), reverse("admin:index")))
         items.append((str(_("Public dashboard")), reverse("dashboard:public")))
@@ -54,4 +56,55 @@ def navigation(request):  # type: ignore[no-untyped-def]
     from lowcarbon.info.navigation import info_items
 
     items += info_items(user)
-    return {"nav_items": items, "unread_notifications": unread}
+    main, groups = group_navigation(items)
+    return {"nav_items": main, "nav_groups": groups, "unread_notifications": unread}
+
+
+def group_navigation(
+    items: list[tuple[str, str]],
+) -> tuple[list[tuple[str, str]], list[tuple[str, list[tuple[str, str]]]]]:
+    """Everyday pages stay in the bar; administrators' tools and the public information pages go into two menus,
+    so that a role with many pages still gets one line. An empty menu is left out."""
+    admin_urls = {
+        reverse(name)
+        for name in (
+            "pv:bulk_register",
+            "pv:flag_queue",
+            "registry:issue_queue",
+            "market:admin",
+            "finance:pipeline",
+            "info:manage",
+            "audit_log",
+            "admin:index",
+        )
+        if _reversible(name)
+    }
+    public_urls = {
+        reverse(name)
+        for name in (
+            "registry:public_search",
+            "dashboard:public",
+            "info:article_list",
+            "info:project_list",
+            "registry:guidance",
+            "finance:estimator",
+        )
+    }
+    main = [i for i in items if i[1] not in admin_urls and i[1] not in public_urls]
+    if len(items) <= 9:  # few pages: no menus needed
+        return items, []
+    groups = [
+        (str(_("Administration")), [i for i in items if i[1] in admin_urls]),
+        (str(_("Public information")), [i for i in items if i[1] in public_urls]),
+    ]
+    return main, [(label, links) for label, links in groups if links]
+
+
+def _reversible(name: str) -> bool:
+    from django.urls import NoReverseMatch
+
+    try:
+        reverse(name)
+    except NoReverseMatch:
+        return False
+    return True
