@@ -27,6 +27,9 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlencode, urlparse
 
+from _common import os_name
+from _report import emit
+
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_PASSWORD = "xiaolan-demo-2025"
 LOGINS = [f"household{i:02d}" for i in range(1, 11)] + [
@@ -238,6 +241,17 @@ def main() -> None:
     )
     print("\n".join(lines))
     print(summary)
+    emit(
+        "dashboard_p95" + ("_think" if args.think else ""),
+        p95,
+        "ms",
+        f"< {TARGET_P95_MS:.0f} ms",
+        p95 < TARGET_P95_MS,
+        what=f"public and role dashboards, {args.users} concurrent users, {mode}, p95 of all requests",
+        detail=f"{total / wall:.0f} requests/s; "
+        + "; ".join(f"{r[0]} p50 {r[2]:.0f} / p95 {r[3]:.0f} ms" for r in rows[:-1])
+        + f"; {total} requests",
+    )
     if not args.write:
         return
     port = urlparse(args.base).port or 80
@@ -271,7 +285,7 @@ Command: `.venv/bin/python {cmd}`. Date: {datetime.now():%Y-%m-%d %H:%M}.
         head = f"""# Dashboards under concurrent users
 
 Server: `{server}` (database: SQLite, the demo data). Machine: {os.cpu_count()} CPU ({cpu}),
-Python {platform.python_version()}, {platform.system()} {platform.release()}; the load generator runs on the same
+Python {platform.python_version()}, {os_name()}; the load generator runs on the same
 machine.
 
 """

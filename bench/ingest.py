@@ -5,6 +5,10 @@ checked on arrays, the rest row by row); `ingest_rowwise` feeds the same rows on
 
     .venv/bin/python bench/ingest.py --rows 1000000 --db sqlite
     .venv/bin/python bench/ingest.py --rows 1000000 --db postgres   # LOWCARBON_BENCH_PG_URL, default local
+    .venv/bin/python bench/ingest.py --rows 1000000 --db sqlite --modes plain,ingest --memory-rows 200000
+
+--memory-rows N also runs the ingest on an N-row file and compares the two peak RSS (memory independent of file size).
+                                                                     # (LOWCARBON_BENCH_PG_DB: database to recreate)
 
 Each measurement runs in its own process on a fresh database so peak RSS belongs to that path alone.
 The "plain" loaders read the same CSV with the csv module and insert the rows with one executemany per 5,000 rows
@@ -17,8 +21,8 @@ import argparse
 import csv
 import json
 import os
-import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,8 +30,14 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from _common import os_name
+from _report import emit
+
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEMS = 120
+TARGET_RATIO = 0.5
+#: "memory independent of file size": peak RSS of the ingest process at --rows within this factor of --memory-rows
+MEMORY_TOLERANCE = 1.10
 
 
 def make_file(path: Path, rows: int) -> None:
@@ -62,13 +72,26 @@ def setup_db(kind: str) -> dict[str, str]:
         import psycopg
 
         base = os.environ.get("LOWCARBON_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+        name = os.environ.get("LOWCARBON_BENCH_PG_DB", "bench_ingest")  # dropped and created for each run
         with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS lowcarbon_bench")
-            conn.execute("CREATE DATABASE lowcarbon_bench")
-        env["LOWCARBON_DATABASE_URL"] = base.rsplit("/", 1)[0] + "/lowcarbon_bench"
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        env["LOWCARBON_DATABASE_URL"] = base.rsplit("/", 1)[0] + "/" + name
         env["LOWCARBON_VAR_DIR"] = tempfile.mkdtemp(prefix="lowcarbon-bench-")
     subprocess.run([str(ROOT / ".venv/bin/lowcarbon"), "migrate", "-v", "0"], env=env, check=True)
     return env
+
+
+def teardown_db(kind: str, env: dict[str, str]) -> None:
+    """Drop what setup_db made: the PostgreSQL database and the temporary data directory."""
+    if kind == "postgres":
+        import psycopg
+
+        base = os.environ.get("LOWCARBON_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+        name = env["LOWCARBON_DATABASE_URL"].rsplit("/", 1)[1]
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    shutil.rmtree(env["LOWCARBON_VAR_DIR"], ignore_errors=True)
 
 
 def child(mode: str, path: str) -> None:
@@ -107,6 +130,8 @@ def child(mode: str, path: str) -> None:
             serial=f"BENCH-{m:04d}", purpose="pv_generation", subject_kind="pv_system", subject_id=s.id
         )
     ids = dict(Meter.objects.values_list("serial", "id"))
+    if mode in ("plain", "plain_copy"):
+        make_partitions(path)
     t0 = time.perf_counter()
     if mode in ("ingest", "ingest_refresh", "ingest_rowwise"):
         from lowcarbon.metering.parsers import iter_csv
@@ -211,6 +236,20 @@ def child(mode: str, path: str) -> None:
     )
 
 
+def make_partitions(path: str) -> None:
+    """The plain loaders write around the ORM, so they create the monthly partitions of the readings table first
+    (PostgreSQL), untimed, as an operator would ahead of a load (`lowcarbon partitions --ensure-ahead`)."""
+    try:
+        from lowcarbon.metering.partitions import ensure_partitions
+    except ImportError:  # a platform without partitioned readings
+        return
+    with open(path, newline="") as fh:
+        r = csv.reader(fh)
+        next(r)
+        months = {row[1][:7] for row in r}
+    ensure_partitions(datetime.strptime(m + "-15", "%Y-%m-%d").replace(tzinfo=UTC) for m in sorted(months))
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:
@@ -221,7 +260,7 @@ def machine() -> str:
     except OSError:
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{os.cpu_count()} cores, {cpu}, {mem:.0f} GiB RAM, {platform.system()} {platform.release()}"
+    return f"{os.cpu_count()} cores, {cpu}, {mem:.0f} GiB RAM, {os_name()}"
 
 
 def main() -> None:
@@ -229,37 +268,100 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     ap.add_argument("--modes", default="plain,bulk_create,ingest,ingest_refresh,reimport")
+    ap.add_argument(
+        "--memory-rows",
+        type=int,
+        default=0,
+        help="also run the ingest mode on a file of this many rows and compare its peak RSS with --rows' "
+        "(memory independent of file size)",
+    )
     ap.add_argument("--child", nargs=2, metavar=("MODE", "FILE"))
     args = ap.parse_args()
     if args.child:
         child(*args.child)
         return
     work = Path(tempfile.mkdtemp(prefix="lowcarbon-bench-data-"))
-    data = work / f"readings-{args.rows}.csv"
-    make_file(data, args.rows)
-    results = {}
-    for mode in args.modes.split(","):
-        env = setup_db(args.db)
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", mode, str(data)],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
-        r = results[mode]
-        print(
-            f"{args.db:8} {mode:12} {r['rows']:>9,} rows {r['seconds']:8.1f} s {r['rate']:>10,.0f} rows/s "
-            f"peak RSS {r['peak_rss_mb']:.0f} MB",
-            flush=True,
-        )
+    try:
+        data = work / f"readings-{args.rows}.csv"
+        make_file(data, args.rows)
+        size_mb = data.stat().st_size / 2**20
+        results = {mode: run_mode(args.db, mode, data) for mode in args.modes.split(",")}
+        small = None
+        if args.memory_rows and "ingest" in results:
+            small_data = work / f"readings-{args.memory_rows}.csv"
+            make_file(small_data, args.memory_rows)
+            small = run_mode(args.db, "ingest", small_data)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    db_name = {"sqlite": "SQLite", "postgres": "PostgreSQL"}[args.db]
     if "ingest" in results and "plain" in results:
         ratio = results["ingest"]["rate"] / results["plain"]["rate"]
         print(f"ingest / plain = {ratio:.2f} (target ≥ 0.50)")
+    for base, label in (("plain_copy", "COPY"), ("plain", "plain executemany")):
+        if "ingest" in results and base in results:  # the fastest plain load present is the baseline
+            if base == "plain_copy":
+                print(f"ingest / plain_copy = {results['ingest']['rate'] / results[base]['rate']:.2f}")
+            ratio = results["ingest"]["rate"] / results[base]["rate"]
+            emit(
+                "ingest_ratio",
+                ratio,
+                f"× {label}",
+                f"≥ {TARGET_RATIO} × plain bulk insert",
+                ratio >= TARGET_RATIO,
+                what=f"readings ingest (whole path) vs plain bulk insert ({label}), {args.rows:,} rows, {db_name}",
+                detail=f"ingest {results['ingest']['rate']:,.0f} rows/s, {label} {results[base]['rate']:,.0f} rows/s",
+            )
+            break
+    if "ingest" in results:
+        r = results["ingest"]
+        others = ", ".join(f"{m} {v['peak_rss_mb']:.0f} MB" for m, v in results.items() if m != "ingest")
+        if small is not None:
+            growth = r["peak_rss_mb"] / small["peak_rss_mb"]
+            emit(
+                "ingest_peak_rss",
+                r["peak_rss_mb"],
+                "MB",
+                f"independent of file size (≤ {MEMORY_TOLERANCE:.2f} × the smaller file's)",
+                growth <= MEMORY_TOLERANCE,
+                what=f"peak RSS of the ingest process, {args.rows:,} rows vs {args.memory_rows:,} rows, {db_name}",
+                detail=f"{small['peak_rss_mb']:.0f} MB at {args.memory_rows:,} rows (× {growth:.2f})"
+                + (f"; baselines: {others}" if others else ""),
+            )
+        else:
+            emit(
+                "ingest_peak_rss",
+                r["peak_rss_mb"],
+                "MB",
+                None,
+                None,
+                what=f"peak RSS of the ingest process, {args.rows:,} rows, {db_name}",
+                detail=f"baselines: {others}" if others else None,
+            )
+    print(f"machine: {machine()}; date: {datetime.now().date().isoformat()}; file {size_mb:.0f} MB")
+
+
+def run_mode(db: str, mode: str, data: Path) -> dict:
+    """One measurement: a fresh database, the child process loading `data` by `mode`, the database removed."""
+    env = setup_db(db)
+    try:
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", mode, str(data)],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if out.returncode:
+            sys.stderr.write(out.stdout[-2000:] + out.stderr[-4000:])
+            out.check_returncode()
+    finally:
+        teardown_db(db, env)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
     print(
-        f"machine: {machine()}; date: {datetime.now().date().isoformat()}; file {data.stat().st_size / 2**20:.0f} MB"
+        f"{db:8} {mode:12} {r['rows']:>9,} rows {r['seconds']:8.1f} s {r['rate']:>10,.0f} rows/s "
+        f"peak RSS {r['peak_rss_mb']:.0f} MB",
+        flush=True,
     )
+    return r
 
 
 if __name__ == "__main__":

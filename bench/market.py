@@ -1,5 +1,6 @@
-"""End-to-end market fills with settlement on PostgreSQL, on a fresh database (`lowcarbon_bench_registry`, created,
-migrated with `lowcarbon migrate` and dropped; the helpers of bench/registry.py):
+"""End-to-end market fills with settlement on PostgreSQL, on a fresh database (`bench_market`, or
+LOWCARBON_BENCH_PG_DB, created, migrated with `lowcarbon migrate` and dropped; the shared runner of bench/_common.py
+and the population helpers of bench/registry.py):
 
     .venv/bin/python bench/market.py takes --threads 16 --procs 4 --seconds 20
     .venv/bin/python bench/market.py sweep --listings 2000
@@ -23,30 +24,24 @@ import argparse
 import json
 import platform
 import random
-import statistics
-import subprocess
 import sys
-import threading
 import time
 from datetime import date
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import registry as rb  # noqa: E402  (bench/registry.py: fresh databases, population, checks)
+import _common
+import registry as rb  # bench/registry.py: the population and the ledger checks
+from _report import emit
 
 TARGET = 1000
+PG_DB = _common.pg_db("bench_market")
 
 
 def child(env: dict[str, str], *args: str) -> dict:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", *args], env=env, check=True, capture_output=True, text=True
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return _common.child(__file__, env, *args)
 
 
 def child_setup(sellers: int, listings: int, size: int, buyers: int) -> dict:
-    rb.setup_django()
+    _common.setup_django()
     from decimal import Decimal
 
     from lowcarbon.accounts.models import User
@@ -73,10 +68,7 @@ def child_setup(sellers: int, listings: int, size: int, buyers: int) -> dict:
 
 
 def child_takes(threads: int, seconds: float, seed: int) -> dict:
-    rb.setup_django()
-    from django.db import connection
-
-    from lowcarbon.core.domain.errors import DomainError
+    _common.setup_django()
     from lowcarbon.market import services as m
     from lowcarbon.market.models import Order
     from lowcarbon.registry.models import RegistryAccount
@@ -87,48 +79,24 @@ def child_takes(threads: int, seconds: float, seed: int) -> dict:
             "owner_user"
         )
     )
-    connection.close()
-    print("ready", flush=True)
-    start_at = float(sys.stdin.readline())
-    lat: list[list[float]] = [[] for _ in range(threads)]
-    refused: dict[str, int] = {}
-    errors: list[str] = []
-    lock = threading.Lock()
 
-    def work(k: int) -> None:
-        rng = random.Random(seed * 1000 + k)
+    def make_op(k: int):  # noqa: ANN202 - one client thread's call
         buyer = buyers[(seed * threads + k) % len(buyers)]
-        try:
-            while time.time() < start_at:
-                time.sleep(0.001)
-            end = start_at + seconds
-            while time.time() < end:
-                listing = rng.choice(listings)
-                t0 = time.perf_counter()
-                try:
-                    m.do_take_listing(
-                        listing=listing, account=buyer, actor=buyer.owner_user, quantity=rng.randint(1, 3)
-                    )
-                except DomainError as exc:
-                    with lock:
-                        refused[exc.code] = refused.get(exc.code, 0) + 1
-                    continue
-                lat[k].append(time.perf_counter() - t0)
-        except Exception as exc:  # noqa: BLE001 - reported
-            errors.append(repr(exc))
-        finally:
-            connection.close()
 
-    pool = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    return {"latencies": [x for xs in lat for x in xs], "refused": refused, "errors": errors[:5]}
+        def prepare(rng: random.Random):  # noqa: ANN202
+            listing = rng.choice(listings)
+            q = rng.randint(1, 3)
+            return lambda: m.do_take_listing(
+                listing=listing, account=buyer, actor=buyer.owner_user, quantity=q
+            )
+
+        return prepare
+
+    return _common.client_threads(threads, seconds, seed, make_op)
 
 
 def child_sweep(quantity: int) -> dict:
-    rb.setup_django()
+    _common.setup_django()
     from decimal import Decimal
 
     from lowcarbon.market import services as m
@@ -159,70 +127,62 @@ def child_check() -> dict:
 
 
 def bench_takes(args: argparse.Namespace) -> dict:
-    env = rb.fresh_db("postgres")
+    env = _common.fresh_db("postgres", PG_DB)
     try:
         setup = child(env, "setup", str(args.sellers), str(args.listings), str(args.size), str(args.threads))
-        per = [
-            args.threads // args.procs + (1 if i < args.threads % args.procs else 0)
-            for i in range(args.procs)
-        ]
-        procs = [
-            subprocess.Popen(
-                [sys.executable, __file__, "--child", "takes", str(n), str(args.seconds), str(i)],
-                env=env,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            for i, n in enumerate(per)
-        ]
-        for p in procs:
-            assert p.stdout is not None and p.stdout.readline().strip() == "ready"
-        start_at = time.time() + 0.5
-        for p in procs:
-            assert p.stdin is not None
-            p.stdin.write(f"{start_at}\n")
-            p.stdin.flush()
-        lat: list[float] = []
-        refused: dict[str, int] = {}
-        errors: list[str] = []
-        for p in procs:
-            out, _ = p.communicate()
-            r = json.loads(out.strip().splitlines()[-1])
-            lat += r["latencies"]
-            errors += r["errors"]
-            for k, v in r["refused"].items():
-                refused[k] = refused.get(k, 0) + v
+        lat, refused, errors = _common.run_clients(
+            __file__, env, args.threads, args.procs, lambda i, n: ["takes", str(n), str(args.seconds), str(i)]
+        )
         check = child(env, "check")
     finally:
-        rb.drop_db("postgres")
-    lat.sort()
-    q = statistics.quantiles(lat, n=100) if len(lat) > 100 else [0.0] * 99
-    rate = len(lat) / args.seconds
+        _common.drop_db(env)
+    q = _common.latency_summary(lat, args.seconds)
+    rate = q["rate"]
     print(
         f"takes: {rate:,.0f} fills/s over {args.seconds:.0f} s ({len(lat):,} fills, {args.threads} threads in "
-        f"{args.procs} process(es), {setup['listings']} listings); latency p50 {q[49] * 1000:.1f} ms, p95 "
-        f"{q[94] * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms; refused {refused}; errors {errors}; target "
+        f"{args.procs} process(es), {setup['listings']} listings); latency p50 {q['p50_ms']:.1f} ms, p95 "
+        f"{q['p95_ms']:.1f} ms, p99 {q['p99_ms']:.1f} ms; refused {refused}; errors {errors}; target "
         f"{TARGET}/s; after: {check}",
         flush=True,
     )
-    return {"bench": "takes", "rate": rate, "p95_ms": q[94] * 1000, "check": check, "setup": setup}
+    emit(
+        "takes_rate",
+        rate,
+        "fills/s",
+        f"≥ {TARGET:,} /s",
+        rate >= TARGET,
+        what=f"market end-to-end fills with settlement: {args.threads} buyer threads over {args.procs} processes "
+        f"taking 1–3 t from {setup['listings']:,} listings of {args.size} t, PostgreSQL",
+        detail=f"{len(lat):,} fills in {args.seconds:g} s; latency p50 {q['p50_ms']:.0f} ms, p95 {q['p95_ms']:.0f} ms, "
+        f"p99 {q['p99_ms']:.0f} ms; {sum(refused.values())} refused, {len(errors)} errors; {rb.checks_text(check)}",
+    )
+    return {"bench": "takes", "rate": rate, "p95_ms": q["p95_ms"], "check": check, "setup": setup}
 
 
 def bench_sweep(args: argparse.Namespace) -> dict:
-    env = rb.fresh_db("postgres")
+    env = _common.fresh_db("postgres", PG_DB)
     try:
         setup = child(env, "setup", str(args.sellers), str(args.listings // args.sellers), "1", "1")
         r = child(env, "sweep", str(args.listings))
         check = child(env, "check")
     finally:
-        rb.drop_db("postgres")
+        _common.drop_db(env)
     rate = r["fills"] / r["seconds"]
     print(
         f"sweep: one buy request crossing {setup['listings']} listings: {r['fills']} fills settled in "
         f"{r['seconds']:.2f} s = {rate:,.0f} fills/s (placing the listings took {setup['placing_s']:.1f} s); "
         f"target {TARGET}/s; after: {check}",
         flush=True,
+    )
+    emit(
+        "sweep_rate",
+        rate,
+        "fills/s",
+        f"≥ {TARGET:,} /s",
+        rate >= TARGET,
+        what=f"market sweep: one buy request crossing {setup['listings']:,} one-tonne listings of "
+        f"{args.sellers} sellers, all fills settled in one transaction, PostgreSQL",
+        detail=f"{r['fills']:,} fills in {r['seconds']:.2f} s; {rb.checks_text(check)}",
     )
     return {"bench": "sweep", "rate": rate, "check": check}
 
@@ -253,7 +213,7 @@ def main() -> None:
     s.add_argument("--listings", type=int, default=2000)
     s.add_argument("--sellers", type=int, default=100)
     args = ap.parse_args()
-    print(f"machine: {rb.machine()}; Python {platform.python_version()}; {date.today()}", flush=True)
+    print(f"machine: {_common.machine()}; Python {platform.python_version()}; {date.today()}", flush=True)
     (bench_takes if args.bench == "takes" else bench_sweep)(args)
 
 

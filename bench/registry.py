@@ -1,5 +1,5 @@
-"""Registry ledger benchmarks, each on a fresh database (PostgreSQL `lowcarbon_bench_registry`, created and dropped;
-SQLite in a temporary LOWCARBON_VAR_DIR), migrated with `lowcarbon migrate`:
+"""Registry ledger benchmarks, each on a fresh database (PostgreSQL `bench_registry`, or LOWCARBON_BENCH_PG_DB,
+created and dropped; SQLite in a temporary LOWCARBON_VAR_DIR), migrated with `lowcarbon migrate`:
 
     .venv/bin/python bench/registry.py transfers --threads 16 --seconds 20          # PostgreSQL only
     .venv/bin/python bench/registry.py verify --db postgres --entries 1000000
@@ -25,82 +25,33 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import random
 import statistics
 import subprocess
-import sys
-import tempfile
-import threading
 import time
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-LOWCARBON = str(ROOT / ".venv/bin/lowcarbon")
-PG_DB = "lowcarbon_bench_registry"
+import _common
+from _common import LOWCARBON, drop_db, latency_summary, machine, pg_db, setup_django
+from _report import emit
+
+PG_DB = pg_db("bench_registry")
 PROJECT_ORIGIN_RATE = 150  # transfers/s published by Project Origin (domain.md §9.1 comparison)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# databases
-
-
-def pg_base() -> str:
-    return os.environ.get("LOWCARBON_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+TRANSFER_TARGET_RATE = 1500
+TRANSFER_TARGET_P95_MS = 50.0
+VERIFY_TARGET_S = 3.0
+ISSUANCE_TARGET_S = 10.0
 
 
 def fresh_db(kind: str) -> dict[str, str]:
-    """A new empty, migrated database; returns the environment pointing at it."""
-    env = dict(os.environ)
-    env["LOWCARBON_VAR_DIR"] = tempfile.mkdtemp(prefix="lowcarbon-bench-registry-")
-    env.pop("LOWCARBON_TEST_DATABASE_URL_ACTIVE", None)
-    if kind == "postgres":
-        import psycopg
-
-        with psycopg.connect(pg_base(), autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
-            conn.execute(f"CREATE DATABASE {PG_DB}")
-        env["LOWCARBON_DATABASE_URL"] = pg_base().rsplit("/", 1)[0] + "/" + PG_DB
-    else:
-        env.pop("LOWCARBON_DATABASE_URL", None)
-    subprocess.run([LOWCARBON, "migrate", "-v", "0"], env=env, check=True)
-    return env
-
-
-def drop_db(kind: str) -> None:
-    if kind == "postgres":
-        import psycopg
-
-        with psycopg.connect(pg_base(), autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
+    """A new empty, migrated database (PostgreSQL PG_DB or a temporary SQLite); the environment pointing at it."""
+    return _common.fresh_db(kind, PG_DB)
 
 
 def child(env: dict[str, str], *args: str) -> dict:
     """Run this script's child step in a fresh process; returns the JSON it prints last."""
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", *args], env=env, check=True, capture_output=True, text=True
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"nproc {os.cpu_count()}, {cpu}, RAM {mem:.1f} GiB"
-
-
-def setup_django() -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lowcarbon.config.settings")
-    import django
-
-    django.setup()
+    return _common.child(__file__, env, *args)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -206,10 +157,8 @@ def child_transfer_setup(accounts: int, units: int) -> dict:
 def child_transfer_run(threads: int, seconds: float, seed: int, async_commit: bool) -> dict:
     """Client threads of one process; waits for the start time on stdin so that all processes start together."""
     setup_django()
-    from django.db import connection
     from django.db.backends.signals import connection_created
 
-    from lowcarbon.core.domain.errors import DomainError
     from lowcarbon.registry import ledger
     from lowcarbon.registry.models import RegistryAccount
 
@@ -221,94 +170,50 @@ def child_transfer_run(threads: int, seconds: float, seed: int, async_commit: bo
 
         connection_created.connect(no_flush_wait)
     accounts = list(RegistryAccount.objects.select_related("owner_user").order_by("pk"))
-    connection.close()
-    print("ready", flush=True)
-    start_at = float(sys.stdin.readline())
-    lat: list[list[float]] = [[] for _ in range(threads)]
-    refused: dict[str, int] = {}
-    errors: list[str] = []
-    lock = threading.Lock()
 
-    def work(k: int) -> None:
-        rng = random.Random(seed * 1000 + k)
-        mine = lat[k]
-        try:
-            while time.time() < start_at:
-                time.sleep(0.001)
-            end = start_at + seconds
-            while time.time() < end:
-                a, b = rng.sample(accounts, 2)
-                q = rng.randint(1, 5)
-                t0 = time.perf_counter()
-                try:
-                    ledger.do_transfer(from_account=a, to_account=b, quantity=q, actor=a.owner_user)
-                except DomainError as exc:
-                    with lock:
-                        refused[exc.code] = refused.get(exc.code, 0) + 1
-                    continue
-                mine.append(time.perf_counter() - t0)
-        except Exception as exc:  # noqa: BLE001 - reported
-            errors.append(repr(exc))
-        finally:
-            connection.close()
+    def make_op(k: int):  # noqa: ANN202 - one client thread's call
+        def prepare(rng: random.Random):  # noqa: ANN202
+            a, b = rng.sample(accounts, 2)
+            q = rng.randint(1, 5)
+            return lambda: ledger.do_transfer(from_account=a, to_account=b, quantity=q, actor=a.owner_user)
 
-    pool = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    return {"latencies": [x for xs in lat for x in xs], "refused": refused, "errors": errors[:5]}
+        return prepare
+
+    return _common.client_threads(threads, seconds, seed, make_op)
+
+
+def checks_text(check: dict) -> str:
+    """'checks held' or what did not hold, from child_ledger_check (and the market's additions)."""
+    bad = [
+        k
+        for k, v in check.items()
+        if (k in ("conserved", "journal_ok") and not v)
+        or (k in ("overlaps", "negative_accounts", "oversold_listings", "wrong_reservations") and v)
+    ]
+    return "checks held" if not bad else "CHECKS FAILED: " + ", ".join(bad)
 
 
 def bench_transfers(args: argparse.Namespace) -> list[dict]:
     env = fresh_db("postgres")
     try:
         child(env, "transfer-setup", str(args.accounts), str(args.units))
-        per = [
-            args.threads // args.procs + (1 if i < args.threads % args.procs else 0)
-            for i in range(args.procs)
-        ]
-        procs = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    __file__,
-                    "--child",
-                    "transfer-run",
-                    str(n),
-                    str(args.seconds),
-                    str(i),
-                    "1" if args.async_commit else "0",
-                ],
-                env=env,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            for i, n in enumerate(per)
-        ]
-        for p in procs:  # every client process set up before the clock starts
-            assert p.stdout is not None and p.stdout.readline().strip() == "ready"
-        start_at = time.time() + 0.5
-        for p in procs:
-            assert p.stdin is not None
-            p.stdin.write(f"{start_at}\n")
-            p.stdin.flush()
-        lat: list[float] = []
-        refused: dict[str, int] = {}
-        errors: list[str] = []
-        for p in procs:
-            out, _ = p.communicate()
-            r = json.loads(out.strip().splitlines()[-1])
-            lat += r["latencies"]
-            errors += r["errors"]
-            for k, v in r["refused"].items():
-                refused[k] = refused.get(k, 0) + v
+        lat, refused, errors = _common.run_clients(
+            __file__,
+            env,
+            args.threads,
+            args.procs,
+            lambda i, n: [
+                "transfer-run",
+                str(n),
+                str(args.seconds),
+                str(i),
+                "1" if args.async_commit else "0",
+            ],
+        )
         check = child(env, "ledger-check")
     finally:
-        drop_db("postgres")
-    lat.sort()
-    q = statistics.quantiles(lat, n=100) if len(lat) > 100 else [0.0] * 99
+        drop_db(env)
+    summary = latency_summary(lat, args.seconds)
     row = {
         "bench": "transfers",
         "db": "postgres",
@@ -318,10 +223,7 @@ def bench_transfers(args: argparse.Namespace) -> list[dict]:
         "accounts": args.accounts,
         "seconds": args.seconds,
         "transfers": len(lat),
-        "rate": len(lat) / args.seconds,
-        "p50_ms": q[49] * 1000,
-        "p95_ms": q[94] * 1000,
-        "p99_ms": q[98] * 1000,
+        **summary,
         "refused": refused,
         "errors": errors,
         "check": check,
@@ -332,6 +234,29 @@ def bench_transfers(args: argparse.Namespace) -> list[dict]:
         f"p95 {row['p95_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms; refused {refused}; errors {errors}; "
         f"Project Origin 150/s → ×{row['rate'] / PROJECT_ORIGIN_RATE:.1f}; after: {check}",
         flush=True,
+    )
+    setting = f"{args.threads} client threads in {args.procs} process(es)" + (
+        ", synchronous_commit off" if args.async_commit else ""
+    )
+    health = f"{sum(refused.values())} refused, {len(errors)} errors; {checks_text(check)}"
+    emit(
+        "transfers_rate",
+        row["rate"],
+        "/s",
+        f"≥ {TRANSFER_TARGET_RATE:,} /s",
+        row["rate"] >= TRANSFER_TARGET_RATE,
+        what=f"registry transfers per second, {setting}, {args.accounts} accounts, PostgreSQL",
+        detail=f"{len(lat):,} transfers in {args.seconds:g} s; ×{row['rate'] / PROJECT_ORIGIN_RATE:.1f} Project "
+        f"Origin's 150 /s; {health}",
+    )
+    emit(
+        "transfers_p95",
+        row["p95_ms"],
+        "ms",
+        f"< {TRANSFER_TARGET_P95_MS:.0f} ms",
+        row["p95_ms"] < TRANSFER_TARGET_P95_MS,
+        what=f"registry transfer latency p95, {setting}, PostgreSQL",
+        detail=f"p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms",
     )
     return [row]
 
@@ -488,7 +413,50 @@ def bench_verify(args: argparse.Namespace) -> list[dict]:
         print(f"  after altering entry {middle}: {secs:.2f} s, exit {rc}: {out}", flush=True)
         rows.append({"bench": "verify-tampered", "db": args.db, "wall_s": secs, "exit": rc, "output": out})
     finally:
-        drop_db(args.db)
+        drop_db(env)
+    name = {"postgres": "PostgreSQL", "sqlite": "SQLite"}[args.db]
+    for row, label, key in (
+        (rows[0], "full check (hashes, links, sequence and fields)", "verify"),
+        (rows[1], "--chain-only (hashes, links, sequence)", "verify_chain_only"),
+    ):
+        inside = [x for x in row["inside_s"] if x is not None]
+        value = (
+            statistics.median(inside)
+            if len(inside) == len(row["inside_s"])
+            else statistics.median(row["wall_s"])
+        )
+        emit(
+            key,
+            value,
+            "s",
+            f"≤ {VERIFY_TARGET_S:g} s",
+            value <= VERIFY_TARGET_S and row["ok"],
+            what=f"`ledger verify` {label} over {row['entries']:,} journal entries, {name}",
+            detail=f"median of {args.runs} runs in the command"
+            + (" (wall: no time in the output)" if len(inside) != len(row["inside_s"]) else "")
+            + f": {' / '.join(f'{x:.2f}' for x in (inside or row['wall_s']))} s; "
+            f"{min(row['wall_s']):.1f}–{max(row['wall_s']):.1f} s wall with interpreter start-up"
+            + ("" if row["ok"] else "; a run did not exit 0"),
+        )
+    emit(
+        "verify_stream",
+        stream["seconds"],
+        "s",
+        None,
+        None,
+        what=f"streaming recomputation of the same chain in Python (reference), {name}",
+        detail=f"{stream['count']:,} entries, ok={stream['ok']}",
+    )
+    named = rc == 1 and str(middle) in out
+    emit(
+        "verify_tampered",
+        secs,
+        "s",
+        "names the altered entry",
+        named,
+        what=f"`ledger verify` after altering the payload of entry {middle:,}, {name}",
+        detail=f"exit {rc}" + ("; names the entry" if named else f"; output: {out[:120]}"),
+    )
     return rows
 
 
@@ -568,7 +536,7 @@ def bench_issuance(args: argparse.Namespace) -> list[dict]:
             }
         )
     finally:
-        drop_db(args.db)
+        drop_db(env)
     env = fresh_db(args.db)
     try:
         child(env, "issuance-prepare", str(args.systems))
@@ -576,7 +544,7 @@ def bench_issuance(args: argparse.Namespace) -> list[dict]:
         print(f"  the same command in-process (no interpreter start-up): {r}", flush=True)
         rows.append({"bench": "issuance-command-inprocess", "db": args.db, "systems": args.systems, **r})
     finally:
-        drop_db(args.db)
+        drop_db(env)
     env = fresh_db(args.db)
     try:
         child(env, "issuance-prepare", str(args.systems))
@@ -584,7 +552,29 @@ def bench_issuance(args: argparse.Namespace) -> list[dict]:
         print(f"  ledger.do_issue_units loop (one transaction each): {r}", flush=True)
         rows.append({"bench": "issuance-service", "db": args.db, "systems": args.systems, **r})
     finally:
-        drop_db(args.db)
+        drop_db(env)
+    name = {"postgres": "PostgreSQL", "sqlite": "SQLite"}[args.db]
+    command, inprocess, service = rows
+    emit(
+        "issuance_command",
+        command["wall_s"],
+        "s",
+        f"≤ {ISSUANCE_TARGET_S:g} s",
+        command["wall_s"] <= ISSUANCE_TARGET_S and command["exit"] == 0,
+        what=f"monthly issuance of {args.systems:,} approved single-system applications, "
+        f"`lowcarbon issue --all-approved --batch-size {args.batch_size}`, {name}",
+        detail=f"wall with interpreter start-up ({inprocess['seconds']:.2f} s in-process); exit {command['exit']}; "
+        f"{checks_text(command['check'])}",
+    )
+    emit(
+        "issuance_service_loop",
+        service["seconds"],
+        "s",
+        None,
+        None,
+        what=f"the same as a loop of `ledger.do_issue_units`, one transaction each (reference), {name}",
+        detail=f"{service['applications']:,} applications, {service['blocks']:,} blocks",
+    )
     return rows
 
 

@@ -19,6 +19,10 @@ from django.utils.translation import gettext_lazy as _
 DEMO_PASSWORD = "xiaolan-demo-2025"
 DEMO_YEAR = 2025
 DEMO_MARK = "demo-loaded"
+#: Local days of the demo year that household01's gateway feed misses: the aggregator uploads them from the
+#: gateway's export file (with one row of each common fault), so the demo shows an upload, its quarantine and the
+#: gap the refused rows leave, all inside the demo year.
+GATEWAY_FILE_DAYS = (date(DEMO_YEAR, 1, 5), date(DEMO_YEAR, 1, 6))
 
 #: Mean daily clearness (metered / clear-sky) by month for Zhongshan: overcast Feb–Apr, rainy early summer,
 #: clearer autumn; the annual mean ≈ 0.58 ≈ 1,050 / 1,818 kWh/kWp (domain.md §4.1, §4.4). Demo assumption.
@@ -294,9 +298,9 @@ def load_demo(stdout: Any = None) -> None:
     PVSystem.objects.filter(pk__in=[s.pk for s, _c, _i in systems]).update(is_demo=True)
 
     _say(stdout, f"Generating and ingesting a year ({DEMO_YEAR}) of hourly readings …")
-    _ingest_year(systems, rng)
+    held_back = _ingest_year(systems, rng)
     _say(stdout, "Uploading the aggregator's file with a few bad rows …")
-    _aggregator_file_with_bad_rows(systems[0][0], users["aggregator"])
+    _aggregator_file_with_bad_rows(systems[0][0], users["aggregator"], held_back)
     for load_part in demo_parts():
         load_part(stdout)
     _say(stdout, "Demo loaded.")
@@ -375,10 +379,17 @@ def hourly_generation(system: Any, year: int, rng: random.Random) -> list[tuple[
     return out
 
 
-def _ingest_year(systems: list[tuple[Any, bool, int]], rng: random.Random) -> None:
+def _ingest_year(
+    systems: list[tuple[Any, bool, int]], rng: random.Random
+) -> list[tuple[datetime, dict[str, str | None]]]:
+    """Ingest the demo year's hourly readings of every system; returns the readings of household01 on the
+    GATEWAY_FILE_DAYS (end of hour UTC, fields), which its gateway's feed misses (see
+    _aggregator_file_with_bad_rows)."""
     from lowcarbon.metering.domain.validate import RawRow
     from lowcarbon.metering.models import Meter
     from lowcarbon.metering.services import do_ingest
+
+    held_back: list[tuple[datetime, dict[str, str | None]]] = []
 
     def rows():  # type: ignore[no-untyped-def]
         n = 0
@@ -407,37 +418,53 @@ def _ingest_year(systems: list[tuple[Any, bool, int]], rng: random.Random) -> No
                     fields["energy"] = f"{kwh:.3f}"
                 if bidirectional:
                     fields["export"] = f"{kwh * export_share:.3f}"
+                if household == 0 and (local - timedelta(hours=1)).date() in GATEWAY_FILE_DAYS:
+                    held_back.append((ts, fields))  # the hour starts on a day the feed misses
+                    continue
                 yield RawRow(n, fields, ",".join(str(v) for v in fields.values()))
 
     do_ingest(rows(), source="demo", filename=f"demo-{DEMO_YEAR}.csv")
+    return held_back
 
 
-def _aggregator_file_with_bad_rows(system: Any, aggregator_user: Any) -> None:
-    """A January file from the aggregator's gateway with good rows and one row of each common fault."""
+def _aggregator_file_with_bad_rows(
+    system: Any, aggregator_user: Any, held_back: list[tuple[datetime, dict[str, str | None]]]
+) -> None:
+    """The aggregator uploads household01's gateway export of the GATEWAY_FILE_DAYS (the hours its feed missed)
+    with one row of each common fault: the good rows are stored, the faulty ones quarantined, and the two hours
+    whose rows are refused stay a gap (flagged, never filled)."""
     import io
+
+    from django.utils import timezone
 
     from lowcarbon.metering.models import Meter
     from lowcarbon.metering.parsers import iter_csv
     from lowcarbon.metering.services import do_ingest
 
     serial = Meter.objects.get(subject_kind="pv_system", subject_id=system.pk).serial
+    shanghai = timezone.get_fixed_timezone(8 * 60)
+    day, next_day = (d.isoformat() for d in GATEWAY_FILE_DAYS)
+    faulty = {f"{next_day}T12:00:00+08:00", f"{next_day}T13:00:00+08:00"}  # their rows come below, faulty
     lines = ["meter_serial,timestamp,interval_minutes,energy,export,unit"]
-    day = date(DEMO_YEAR + 1, 1, 5)
-    for h in range(1, 24):
-        kwh = max(0.0, 4.2 * (1 - abs(h - 12.5) / 6.0))
-        lines.append(f"{serial},{day.isoformat()}T{h:02d}:00:00+08:00,60,{kwh:.3f},{kwh * 0.4:.3f},kWh")
+    for ts, fields in held_back:
+        when = ts.astimezone(shanghai).isoformat()
+        if when not in faulty:
+            lines.append(f"{serial},{when},60,{fields['energy']},{fields.get('export') or 0},kWh")
     lines += [
-        f"{serial},{day.isoformat()}T12:00:00+08:00,60,9.999,0,kWh",  # conflicting duplicate
-        f"GD-XL-99999999,{day.isoformat()}T12:00:00+08:00,60,1.2,0,kWh",  # unknown meter
-        f"{serial},{DEMO_YEAR + 3}-01-01T12:00:00+08:00,60,1.2,0,kWh",  # future
-        f"{serial},{day.isoformat()}T24:30:00+08:00,60,1.2,0,kWh",  # unparseable time
+        f"{serial},{day}T12:00:00+08:00,60,9.999,0,kWh",  # conflicting duplicate
+        f"GD-XL-99999999,{day}T12:00:00+08:00,60,1.2,0,kWh",  # unknown meter
+        f"{serial},{timezone.localdate().year + 2}-01-01T12:00:00+08:00,60,1.2,0,kWh",  # future
+        f"{serial},{day}T24:30:00+08:00,60,1.2,0,kWh",  # unparseable time
         f"{serial},2019-03-01T12:00:00+08:00,60,1.2,0,kWh",  # before grid connection
-        f"{serial},{day.isoformat()}T23:59:00+08:00,60,-0.4,0,kWh",  # negative
-        f"{serial},{(day + timedelta(days=1)).isoformat()}T12:00:00+08:00,60,42.0,0,kWh",  # above physical ceiling
-        f"{serial},{(day + timedelta(days=1)).isoformat()}T13:00:00+08:00,60,2.0,3.1,kWh",  # export > generation
-        f"{serial},{(day + timedelta(days=1)).isoformat()}T14:00:00+08:00,60,2.0,0,",  # missing unit
+        f"{serial},{day}T23:59:00+08:00,60,-0.4,0,kWh",  # negative
+        f"{serial},{next_day}T12:00:00+08:00,60,42.0,0,kWh",  # above physical ceiling
+        f"{serial},{next_day}T13:00:00+08:00,60,2.0,3.1,kWh",  # export > generation
+        f"{serial},{next_day}T14:00:00+08:00,60,2.0,0,",  # missing unit
     ]
     data = ("\n".join(lines) + "\n").encode("utf-8")
     do_ingest(
-        iter_csv(io.BytesIO(data)), source="upload", filename="网关导出-2026年1月.csv", user=aggregator_user
+        iter_csv(io.BytesIO(data)),
+        source="upload",
+        filename=f"网关导出-{DEMO_YEAR}年1月.csv",
+        user=aggregator_user,
     )

@@ -31,3 +31,13 @@ def login(page, base: str, username: str, password: str | None = None) -> None:
     page.fill("#id_password", password or DEMO_PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_load_state("networkidle")
+
+
+def click_nav(page, label: str) -> None:
+    """Follow a link of the main navigation as a person would: a link inside a drop-down menu (管理, 公开信息) is
+    reached by opening that menu first."""
+    link = page.locator("nav.mainnav a", has_text=label).first
+    if not link.is_visible():
+        menu = page.locator("nav.mainnav details.navmenu").filter(has=page.locator("a", has_text=label))
+        menu.locator("summary").click()
+    link.click()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.helpers import login, shot
+from tests.e2e.helpers import click_nav, login, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -26,7 +26,7 @@ def test_editor_publishes_and_visitor_asks_for_cooperation(live_server, browser,
     ctx = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
     page = ctx.new_page()
     login(page, base, "editor")
-    page.click("text=内容编辑")
+    click_nav(page, "内容编辑")
     page.click("text=新建通知或文件")
     page.select_option("#id_category", "policy")
     page.fill("#id_title_zh", TITLE_ZH)

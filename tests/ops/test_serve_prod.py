@@ -71,8 +71,13 @@ def test_serve_prod_on_sqlite_with_the_flag(sqlite_site):
 
 @pytest.mark.postgres
 def test_serve_prod_on_postgresql(django_db_setup, django_db_blocker, tmp_path):
+    from lowcarbon.core.models import Parameter
+    from lowcarbon.core.seed import load_default_parameters
+
     with django_db_blocker.unblock():
         name = connection.settings_dict["NAME"]  # the migrated test database
+        # a transactional test run before this one may have flushed the rows the migrations seeded
+        load_default_parameters(Parameter)
     env = env_for(tmp_path / "var", pg_url(name), LOWCARBON_SECRET_KEY=STRONG_KEY)
     serve_and_check(env)
 

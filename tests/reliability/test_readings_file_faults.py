@@ -141,6 +141,8 @@ class ReadingsFile:
             return f"REL-GEN,{off},60,{11 + rng.randint(1, 50)},,,kWh"
         if reason == "export_above_generation":
             return f"REL-BIDI,{off},60,2,,{2 + rng.randint(1, 9) / 10},kWh"
+        if reason == "value_too_large":  # more than the 12 digits before the point a stored value may have
+            return f"REL-GEN,{off},60,{10**12 + rng.randint(1, 10**6)},,,kWh"
         raise AssertionError(reason)
 
 
@@ -193,7 +195,7 @@ def _state() -> tuple:
 def test_ten_thousand_rows_with_every_fault_kind(meters, tmp_path):  # type: ignore[no-untyped-def]
     f = ReadingsFile()
     assert len(f.lines) == ROWS and len(f.faults) == BAD
-    assert {r for _n, r, _l in f.faults} == set(FAULTS) and len(FAULTS) == 15
+    assert {r for _n, r, _l in f.faults} == set(FAULTS) and len(FAULTS) == 16
     path = tmp_path / "readings.csv"
     path.write_text(f.text(), encoding="utf-8")
 

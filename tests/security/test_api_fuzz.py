@@ -4,6 +4,8 @@ member of the public. A modest number of examples per operation keeps the run to
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import schemathesis
 from django.core.signals import request_finished, request_started
@@ -18,7 +20,7 @@ from tests.factories import make_org, make_user
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 
-EXAMPLES = 4
+EXAMPLES = int(os.environ.get("LOWCARBON_FUZZ_EXAMPLES", "4"))  # more for a deeper run by hand
 
 
 schema = schemathesis.openapi.from_wsgi("/api/v1/schema/", application)

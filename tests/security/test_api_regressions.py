@@ -62,3 +62,22 @@ def test_huge_quantities_and_block_ids_are_a_400(url):
 def test_a_nul_character_in_the_query_is_a_400(url):
     """community=<text with NUL> failed on PostgreSQL ("A string literal cannot contain NUL characters")."""
     assert _api(Role.REGISTRY_ADMIN).get(url).status_code == 400
+
+
+def test_readings_with_nul_and_lone_surrogates_are_quarantined_not_a_server_error():
+    """A readings batch whose rows carried a NUL character and a lone surrogate in their strings failed on
+    PostgreSQL (it cannot store NUL): the rows are now quarantined, their text kept with visible escapes."""
+    from lowcarbon.metering.models import IngestBatch
+
+    api = _api(Role.OWNER_HOUSEHOLD)
+    body = (
+        '{"readings": [{"meter_serial": "M\\u0000X", "timestamp": "2024-06-01T10:00\\u0000", "unit": "kWh"},'
+        ' {"meter_serial": "\\ud800", "timestamp": "x", "energy": 1, "unit": "kWh"}]}'
+    )
+    resp = api.post("/api/v1/readings/batch/", body, content_type="application/json")
+    assert resp.status_code in (200, 201), resp.content
+    batch = IngestBatch.objects.get()
+    assert (batch.rows_total, batch.rows_rejected) == (2, 2)
+    serials = sorted(batch.quarantine.values_list("meter_serial", flat=True))
+    assert serials == ["M\\x00X", "\\ud800"]
+    assert all("\x00" not in raw for raw in batch.quarantine.values_list("raw", flat=True))

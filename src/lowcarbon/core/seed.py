@@ -197,6 +197,19 @@ DEFAULT_PARAMETERS = [
         "A",
         "Open listings and buy requests expire after 30 days unless given another date (assumed).",
     ),
+    # public dashboard (lowcarbon.dashboard)
+    (
+        "dashboard.k_anonymity",
+        "5",
+        "systems",
+        date(2017, 1, 1),
+        "公开数据最少系统数（k 匿名）",
+        "Fewest systems behind a public figure (k-anonymity)",
+        "A",
+        "Assumed platform rule, not in the domain reference: no published map area, owner-type cell or monthly "
+        "figure covers fewer than k PV systems, so that no household can be singled out (usual statistical "
+        "disclosure practice: at least 5 units per cell). A smaller k publishes finer but more identifying figures.",
+    ),
     # investment and financing (lowcarbon.finance): defaults of the editable assumptions of each calculation
     (
         "finance.performance_ratio",

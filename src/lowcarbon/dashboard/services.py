@@ -11,12 +11,12 @@ from decimal import Decimal
 from typing import Any
 
 from django.apps import apps
-from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Max, Min, Q, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
+from lowcarbon.core.params import param_value
 from lowcarbon.dashboard.domain import anonymity, metrics
 from lowcarbon.metering.models import (
     DailyRollup,
@@ -41,9 +41,14 @@ SERIES_MONTHS = 36
 IN_PROGRESS_STATES = ("draft", "submitted", "city_review", "verification", "approved", "returned")
 
 
-def k_threshold() -> int:
-    """Minimum number of systems behind any published location or category (never below 5)."""
-    return max(anonymity.DEFAULT_K, int(getattr(settings, "LOWCARBON_DASHBOARD_K", anonymity.DEFAULT_K)))
+#: the versioned parameter (core.Parameter, seeded by core.seed) holding k of the public figures
+K_PARAMETER = "dashboard.k_anonymity"
+
+
+def k_threshold(on: date | None = None) -> int:
+    """Minimum number of systems behind any published location, category or figure: the parameter
+    `dashboard.k_anonymity` in force on `on` (today), in whole systems, at least 1."""
+    return max(1, int(param_value(K_PARAMETER, on)))
 
 
 def market_stats() -> Any | None:
@@ -90,13 +95,16 @@ def _pv_meters() -> Any:
 
 
 def public_figures(*, refresh: bool = False) -> dict[str, Any]:
-    """The public dashboard's figures (language-neutral), from the cache when fresh."""
+    """The public dashboard's figures (language-neutral), from the cache when fresh. The cache is kept per k, so a
+    new version of the k parameter is published at once."""
+    k = k_threshold()
+    key = f"{PUBLIC_CACHE_KEY}:k{k}"
     if not refresh:
-        found = cache.get(PUBLIC_CACHE_KEY)
+        found = cache.get(key)
         if found is not None:
             return found  # type: ignore[no-any-return]
-    data = compute_public_figures()
-    cache.set(PUBLIC_CACHE_KEY, data, PUBLIC_CACHE_SECONDS)
+    data = compute_public_figures(k=k)
+    cache.set(key, data, PUBLIC_CACHE_SECONDS)
     return data
 
 
@@ -104,12 +112,12 @@ def _num(value: Any) -> float:
     return float(value or 0)
 
 
-def compute_public_figures(now: datetime | None = None) -> dict[str, Any]:
-    """Capacity and systems by area and owner type (k-anonymous), and month by month: capacity connected,
-    generation metered, avoided emissions quantified, units issued / retired / transferred, market volume and
-    prices; with the times the data reach."""
+def compute_public_figures(now: datetime | None = None, *, k: int | None = None) -> dict[str, Any]:
+    """Capacity and systems by area and owner type (k-anonymous, k from `k_threshold` unless given), and month by
+    month: capacity connected, generation metered, avoided emissions quantified, units issued / retired /
+    transferred, market volume and prices; with the times the data reach."""
     now = now or timezone.now()
-    k = k_threshold()
+    k = k_threshold() if k is None else k
     today = timezone.localtime(now).date()
 
     communities = {c.pk: c for c in Community.objects.all()}

@@ -3,7 +3,8 @@ engine (market.domain.matching); units move only through the registry ledger (re
 change of holdings is in the journal. Prices are CNY per tonne with a tick of 0.01; quantities whole tonnes.
 
 Lock order (never inverted): the market book lock (placing standing orders), the order/auction/deal row, then the
-ledger's own order (accounts, blocks, journal)."""
+ledger's own order (accounts, blocks, journal). A service that settles locks every account involved (its own and
+its counterparties') in one `ledger.lock_accounts` call, after working out the fills and before touching blocks."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import uuid4
 
 import psycopg
@@ -236,10 +237,13 @@ def _check_band(price: Decimal, kind: str = "listing") -> None:
 # --- offset limit of covered enterprises ------------------------------------------------------------------------
 
 
-def offset_position(account: RegistryAccount, year: int) -> dict[str, Any] | None:
+def offset_position(
+    account: RegistryAccount, year: int, *, excluding: Order | None = None
+) -> dict[str, Any] | None:
     """A covered enterprise's offset room for a compliance year: limit (share of verified emissions, capped),
     used (units retired for ETS offsetting that year), pending (open buy requests, bids and deals marked for
-    ETS offsetting) and what is left. None when the account has no offset profile for the year."""
+    ETS offsetting; not counting the order `excluding`, the one being checked) and what is left. None when the
+    account has no offset profile for the year."""
     profile = OffsetProfile.objects.filter(account=account, year=year).first()
     if profile is None:
         return None
@@ -253,13 +257,11 @@ def offset_position(account: RegistryAccount, year: int) -> dict[str, Any] | Non
         or 0
     )
     ets = Retirement.Purpose.ETS_OFFSET
+    requests = Order.objects.filter(account=account, side=Order.Side.BUY, state=Order.State.OPEN, purpose=ets)
+    if excluding is not None:
+        requests = requests.exclude(pk=excluding.pk)
     pending = (
-        (
-            Order.objects.filter(
-                account=account, side=Order.Side.BUY, state=Order.State.OPEN, purpose=ets
-            ).aggregate(q=Sum("remaining"))["q"]
-            or 0
-        )
+        (requests.aggregate(q=Sum("remaining"))["q"] or 0)
         + (
             Bid.objects.filter(account=account, state=Bid.State.OPEN, purpose=ets).aggregate(
                 q=Sum("quantity")
@@ -318,12 +320,15 @@ def _offset_refusal(account: RegistryAccount, year: int, quantity: int, pos: dic
     )
 
 
-def check_offset_demand(account: RegistryAccount, quantity: int, retire: RetireRequest | None) -> None:
-    """Before a buy request, bid or deal marked for ETS offsetting: used + pending + this ≤ limit."""
+def check_offset_demand(
+    account: RegistryAccount, quantity: int, retire: RetireRequest | None, *, placed: Order | None = None
+) -> None:
+    """Before a buy request, bid or deal marked for ETS offsetting: used + pending + this ≤ limit (`placed`: the
+    buy request being placed, already written, is this demand, not pending)."""
     if retire is None or retire.purpose != Retirement.Purpose.ETS_OFFSET:
         return
     year = timezone.localdate().year
-    pos = offset_position(account, year)
+    pos = offset_position(account, year, excluding=placed)
     if pos is None or quantity > pos["left"]:
         _offset_refusal(account, year, quantity, pos)
 
@@ -584,8 +589,29 @@ def _open_orders(side: str) -> Any:
     )
 
 
-def _match(incoming: Order, actor: Any) -> list[Trade]:
-    """Run the incoming standing order against the other side under the book lock, settle each fill."""
+@dataclass
+class _MatchPlan:
+    """The fills an incoming standing order gets against the resting orders of the other side (their rows locked,
+    the accounts not yet): computed first, so that every account involved can then be locked in one call."""
+
+    incoming: Order
+    rows: dict[int, Order]
+    fills: list[me.Fill]
+
+    def _order(self, pk: int) -> Order:
+        return self.incoming if pk == self.incoming.pk else self.rows[pk]
+
+    @property
+    def accounts(self) -> set[int]:
+        """The incoming order's account and those of every counterparty."""
+        return {self.incoming.account_id} | {
+            self._order(pk).account_id for f in self.fills for pk in (f.sell_id, f.buy_id)
+        }
+
+
+def _plan_match(incoming: Order) -> _MatchPlan:
+    """Run the incoming standing order against the other side of the book (price, then time), under the book
+    lock and with the crossing resting orders' rows locked, without settling anything."""
     other = Order.Side.BUY if incoming.side == Order.Side.SELL else Order.Side.SELL
     resting_rows = _open_orders(other).exclude(pk=incoming.pk)
     if incoming.side == Order.Side.BUY:
@@ -596,12 +622,16 @@ def _match(incoming: Order, actor: Any) -> list[Trade]:
         o.pk: o for o in resting_rows.select_for_update(of=("self",)).select_related("account").order_by("pk")
     }
     book = me.Book.from_orders(_engine_order(o) for o in rows.values())
-    fills = book.add(_engine_order(incoming))
+    return _MatchPlan(incoming, rows, book.add(_engine_order(incoming)))
+
+
+def _execute_match(plan: _MatchPlan, actor: Any) -> list[Trade]:
+    """Settle the planned fills (the caller holds the locks of every account in `plan.accounts`) and record
+    what each order has left."""
     batch = []
     touched: dict[int, Order] = {}
-    for f in fills:
-        sell = incoming if f.sell_id == incoming.pk else rows[f.sell_id]
-        buy = incoming if f.buy_id == incoming.pk else rows[f.buy_id]
+    for f in plan.fills:
+        sell, buy = plan._order(f.sell_id), plan._order(f.buy_id)
         batch.append(
             _Fill(
                 Mode.CONTINUOUS,
@@ -654,19 +684,35 @@ def _expiry(expires_at: datetime | None) -> datetime:
     return expires_at
 
 
-def _lot_owner_type(lock: str) -> str:
-    kinds = set()
-    for app_kind, owner_type in SerialBlock.objects.filter(
-        locked_by=lock, state=SerialBlock.State.HELD
-    ).values_list("application__kind", "system__owner_type"):
+def _lot(blocks: Any) -> tuple[int | None, str, str]:
+    """What a set of blocks offers as one lot: (vintage, methodology, owner type); the vintage and methodology
+    when all share one (else None / ""), the owner type of their systems (a bundle's units are households'),
+    "mixed" when they differ."""
+    vintages: set[int] = set()
+    methods: set[str] = set()
+    kinds: set[str] = set()
+    for vintage, method, app_kind, owner_type in blocks.values_list(
+        "vintage", "methodology_code", "application__kind", "system__owner_type"
+    ):
+        vintages.add(vintage)
+        methods.add(method)
         kinds.add(owner_type or ("household" if app_kind == "bundle" else ""))
     kinds.discard("")
-    return kinds.pop() if len(kinds) == 1 else ("mixed" if kinds else "")
+    return (
+        vintages.pop() if len(vintages) == 1 else None,
+        methods.pop() if len(methods) == 1 else "",
+        kinds.pop() if len(kinds) == 1 else ("mixed" if kinds else ""),
+    )
+
+
+def _reserved_lot(lock: str) -> tuple[int | None, str, str]:
+    return _lot(SerialBlock.objects.filter(locked_by=lock, state=SerialBlock.State.HELD))
 
 
 def _reserve(
     account: RegistryAccount, quantity: int, lock: str, actor: Any, vintage: int | None, methodology: str
 ) -> str:
+    """Reserve the units under `lock`; returns their owner type."""
     ledger.reserve_units(
         account=account,
         quantity=quantity,
@@ -675,20 +721,13 @@ def _reserve(
         vintage=vintage,
         methodology=methodology or None,
     )
-    return _lot_owner_type(lock)
+    return _reserved_lot(lock)[2]
 
 
-def _describe_lot(row: Any) -> None:
-    """A listing's vintage and methodology are those of its reserved units when they share one."""
-    lots = set(
-        SerialBlock.objects.filter(locked_by=row.number, state=SerialBlock.State.HELD).values_list(
-            "vintage", "methodology_code"
-        )
-    )
-    vintages = {v for v, _m in lots}
-    methods = {m for _v, m in lots}
-    row.vintage = vintages.pop() if len(vintages) == 1 else None
-    row.methodology_code = methods.pop() if len(methods) == 1 else ""
+def _describe_lot(row: Any, lot: tuple[int | None, str, str] | None = None) -> None:
+    """A listing's vintage and methodology are those of its reserved units (or of `lot`) when they share one;
+    its owner type that of their systems."""
+    row.vintage, row.methodology_code, row.owner_type = lot or _reserved_lot(row.number)
 
 
 def _refuse_own_cross(order: Order) -> None:
@@ -711,10 +750,11 @@ _RETRY_SQLSTATES = {"40P01", "40001"}  # deadlock detected, serialization failur
 
 
 def _retried(fn: Any) -> Any:
-    """Run a market service again (up to three times) when PostgreSQL aborted its transaction to break a deadlock:
-    a standing order's matching locks the accounts of its counterparties, which it only knows after matching, so
-    it cannot always take every lock in the registry's id order. The aborted attempt left nothing behind (one
-    transaction), so repeating it is safe. Inside a caller's transaction the caller decides."""
+    """Run a market service again (up to three times) when PostgreSQL aborted its transaction to break a deadlock
+    or a serialization failure. The services take every account they touch in one call, in id order, so this is a
+    safety net (a listing whose units changed between its plan and its lock locks a new counterparty late). The
+    aborted attempt left nothing behind (one transaction), so repeating it is safe. Inside a caller's transaction
+    the caller decides."""
 
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> Any:
@@ -736,6 +776,47 @@ def _retried(fn: Any) -> Any:
 # --- listings and buy requests (挂牌点选, 求购) -----------------------------------------------------------------
 
 
+class _Terms(NamedTuple):
+    quantity: int
+    price: Decimal
+    expires_at: datetime
+
+
+def _order_terms(
+    account: RegistryAccount, actor: Any, quantity: Any, price: Any, expires_at: datetime | None
+) -> _Terms:
+    """The checks every standing order passes before anything is written: whole tonnes, a price on the tick and
+    within today's limit, an actor who may trade for the account, an expiry in the future (default
+    `market.order_days`)."""
+    quantity = parse_quantity(quantity)
+    price = parse_price(price)
+    _require_actor(actor, account)
+    _check_band(price)
+    return _Terms(quantity, price, _expiry(expires_at))
+
+
+def _new_order(
+    side: str,
+    account: RegistryAccount,
+    actor: Any,
+    terms: _Terms,
+    **details: Any,
+) -> Order:
+    """A standing order (listing or buy request) with its number, all of its quantity still to trade."""
+    return _number(
+        Order,
+        "MO",
+        side=side,
+        account=account,
+        placed_by=actor,
+        price=terms.price,
+        quantity=terms.quantity,
+        remaining=terms.quantity,
+        expires_at=terms.expires_at,
+        **details,
+    )
+
+
 @_retried
 def do_place_listing(
     *,
@@ -748,32 +829,41 @@ def do_place_listing(
     expires_at: datetime | None = None,
 ) -> tuple[Order, list[Trade]]:
     """A seller lists units at a price: they are reserved at once, then matched against standing buy requests
-    (price, then time); any remainder waits for buyers."""
-    quantity = parse_quantity(quantity)
-    price = parse_price(price)
-    _require_actor(actor, account)
-    _check_band(price)
-    expires = _expiry(expires_at)
+    (price, then time); any remainder waits for buyers.
+
+    Locks: the fills are planned from the units the reservation will take (read without locks: their vintage,
+    methodology and owner type decide which buy requests' filters they meet), then the seller's and every buyer's
+    account are locked in one call, in id order, and the reservation re-selects the units under the lock. Should
+    they differ from the plan (the account changed in between), the fills are planned again."""
+    terms = _order_terms(account, actor, quantity, price, expires_at)
     with transaction.atomic():
         _book_lock()
-        order = _number(
-            Order,
-            "MO",
-            side=Order.Side.SELL,
-            account=account,
-            placed_by=actor,
-            price=price,
-            quantity=quantity,
-            remaining=quantity,
-            vintage=vintage,
-            methodology_code=methodology_code or "",
-            expires_at=expires,
+        order = _new_order(
+            Order.Side.SELL, account, actor, terms, vintage=vintage, methodology_code=methodology_code or ""
         )
+        planned = _lot(
+            SerialBlock.objects.filter(
+                pk__in=ledger.preview_reservation(
+                    account=account,
+                    quantity=terms.quantity,
+                    vintage=vintage,
+                    methodology=methodology_code or None,
+                )
+            )
+        )
+        _describe_lot(order, planned)
         _refuse_own_cross(order)
-        order.owner_type = _reserve(account, quantity, order.number, actor, vintage, methodology_code)
+        plan = _plan_match(order)
+        ledger.lock_accounts(plan.accounts)
+        _reserve(account, terms.quantity, order.number, actor, vintage, methodology_code)
         _describe_lot(order)
+        if (order.vintage, order.methodology_code, order.owner_type) != planned:
+            _refuse_own_cross(order)
+            plan = _plan_match(order)
+            # a rare race: only accounts not yet held are locked here (a deadlock victim is run again)
+            ledger.lock_accounts(plan.accounts)
         order.save(update_fields=["owner_type", "vintage", "methodology_code"])
-        trades = _match(order, actor)
+        trades = _execute_match(plan, actor)
         _release_if_done(order, actor)
     return order, trades
 
@@ -792,35 +882,30 @@ def do_place_buy_request(
     expires_at: datetime | None = None,
 ) -> tuple[Order, list[Trade]]:
     """A buyer posts a quantity, a maximum price and filters: matched at once against listings (lowest price,
-    then earliest), the remainder stands as a buy request sellers can accept."""
-    quantity = parse_quantity(quantity)
-    price = parse_price(price)
-    _require_actor(actor, account)
-    _check_band(price)
-    expires = _expiry(expires_at)
+    then earliest), the remainder stands as a buy request sellers can accept.
+
+    Locks: the fills are planned first, then the buyer's and every seller's account are locked in one call, in
+    id order; the offset limit is checked under that lock (concurrent bids and deals of the account queue on it)."""
+    terms = _order_terms(account, actor, quantity, price, expires_at)
     with transaction.atomic():
         _book_lock()
-        ledger._lock_accounts([account.pk])
-        check_offset_demand(account, quantity, retire)
-        order = _number(
-            Order,
-            "MO",
-            side=Order.Side.BUY,
-            account=account,
-            placed_by=actor,
-            price=price,
-            quantity=quantity,
-            remaining=quantity,
+        order = _new_order(
+            Order.Side.BUY,
+            account,
+            actor,
+            terms,
             want_vintages=sorted({int(v) for v in vintages}),
             want_methodologies=sorted(set(methodologies)),
             want_owner_types=sorted(set(owner_types)),
             retire_on_purchase=retire is not None,
             beneficiary=retire.beneficiary if retire else "",
             purpose=retire.purpose if retire else "",
-            expires_at=expires,
         )
         _refuse_own_cross(order)
-        trades = _match(order, actor)
+        plan = _plan_match(order)
+        ledger.lock_accounts(plan.accounts)
+        check_offset_demand(account, terms.quantity, retire, placed=order)
+        trades = _execute_match(plan, actor)
     return order, trades
 
 
@@ -849,7 +934,7 @@ def do_take_listing(
                 % {"number": listing.number, "remaining": listing.remaining, "asked": quantity},
                 field="quantity",
             )
-        ledger._lock_accounts([account.pk, listing.account_id])  # both at once, in id order: no deadlock
+        ledger.lock_accounts([account.pk, listing.account_id])  # both at once, in id order: no deadlock
         check_offset_demand(account, quantity, retire)
         trade = _settle(
             mode=Mode.LISTING,
@@ -899,7 +984,7 @@ def do_accept_buy_request(
             vintage = int(order.want_vintages[0])
         if order.want_methodologies and not methodology_code and len(order.want_methodologies) == 1:
             methodology_code = order.want_methodologies[0]
-        ledger._lock_accounts([account.pk, order.account_id])  # both at once, in id order: no deadlock
+        ledger.lock_accounts([account.pk, order.account_id])  # both at once, in id order: no deadlock
         lock = f"{order.number}/{uuid4().hex[:8]}"
         owner_type = _reserve(account, quantity, lock, actor, vintage, methodology_code)
         lots = set(
@@ -1037,7 +1122,7 @@ def do_create_auction(
             vintage=vintage,
             methodology_code=methodology_code or "",
         )
-        auction.owner_type = _reserve(account, quantity, auction.number, actor, vintage, methodology_code)
+        _reserve(account, quantity, auction.number, actor, vintage, methodology_code)
         _describe_lot(auction)
         auction.save(update_fields=["owner_type", "vintage", "methodology_code"])
     return auction
@@ -1079,7 +1164,7 @@ def do_place_bid(
                 _("The lot is %(lot)d t; %(asked)d t asked.") % {"lot": auction.quantity, "asked": quantity},
                 field="quantity",
             )
-        ledger._lock_accounts([account.pk])
+        ledger.lock_accounts([account.pk])
         check_offset_demand(account, quantity, retire)
         return Bid.objects.create(
             auction=auction,
@@ -1099,7 +1184,8 @@ def do_close_auction(auction: Auction, *, actor: Any, now: datetime | None = Non
     settle each winner at its bid, free the unsold units, publish the result."""
     now = now or timezone.now()
     with transaction.atomic():
-        auction = Auction.objects.select_for_update().select_related("account").get(pk=auction.pk)
+        # the auction's row only: the seller's and the winners' accounts are locked together when settling
+        auction = Auction.objects.select_for_update(of=("self",)).select_related("account").get(pk=auction.pk)
         if auction.state != Auction.State.OPEN:
             return auction
         if auction.closes_at > now:
@@ -1255,7 +1341,8 @@ def do_propose_deal(
 @_retried
 def do_confirm_deal(*, deal: Deal, actor: Any, retire: RetireRequest | None = None) -> Trade:
     with transaction.atomic():
-        deal = Deal.objects.select_for_update().select_related("seller", "buyer").get(pk=deal.pk)
+        # the deal's row only (locking the joined accounts here would take them in join order, not id order)
+        deal = Deal.objects.select_for_update(of=("self",)).select_related("seller", "buyer").get(pk=deal.pk)
         _require_actor(actor, deal.buyer)
         if deal.state != Deal.State.PROPOSED:
             raise DomainError(
@@ -1263,7 +1350,8 @@ def do_confirm_deal(*, deal: Deal, actor: Any, retire: RetireRequest | None = No
                 _("Deal %(number)s is %(state)s.")
                 % {"number": deal.number, "state": deal.get_state_display()},
             )
-        ledger._lock_accounts([deal.buyer_id])
+        # both accounts the settlement touches, in one call (id order): the buyer's alone first could deadlock
+        ledger.lock_accounts([deal.seller_id, deal.buyer_id])
         check_offset_demand(deal.buyer, deal.quantity, retire)
         trade = _settle(
             mode=Mode.NEGOTIATED,
@@ -1289,7 +1377,8 @@ def do_confirm_deal(*, deal: Deal, actor: Any, retire: RetireRequest | None = No
 def do_close_deal(*, deal: Deal, actor: Any, decline: bool) -> Deal:
     """The buyer declines, or the seller cancels, a proposed deal: the units are freed."""
     with transaction.atomic():
-        deal = Deal.objects.select_for_update().select_related("seller", "buyer").get(pk=deal.pk)
+        # the deal's row only (locking the joined accounts here would take them in join order, not id order)
+        deal = Deal.objects.select_for_update(of=("self",)).select_related("seller", "buyer").get(pk=deal.pk)
         side = deal.buyer if decline else deal.seller
         _require_actor(actor, side)
         if deal.state != Deal.State.PROPOSED:

@@ -6,8 +6,11 @@ foreign keys, and can later be distributed by meter id (DESIGN.md §5).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from django.conf import settings
-from django.db import models
+from django.db import models, router
 from django.utils.translation import gettext_lazy as _
 
 
@@ -100,7 +103,41 @@ class MeterReplacement(models.Model):
         verbose_name_plural = _("meter replacements")
 
 
-class Reading(models.Model):
+class _PartitionedQuerySet(models.QuerySet):
+    """bulk_create() first makes sure the range partitions of the rows exist (PostgreSQL; metering.partitions)."""
+
+    def bulk_create(self, objs: Iterable[Any], *args: Any, **kwargs: Any) -> list[Any]:
+        objs = list(objs)
+        _ensure_partitions(self.model, objs, self.db)
+        return super().bulk_create(objs, *args, **kwargs)
+
+
+def _ensure_partitions(model: type[models.Model], objs: list[Any], using: str) -> None:
+    from lowcarbon.metering import partitions
+
+    scheme = partitions.PARTITIONED[model._meta.db_table]
+    partitions.ensure_partitions(
+        (v for o in objs if (v := getattr(o, scheme.column)) is not None), scheme, using=using
+    )
+
+
+class _PartitionedModel(models.Model):
+    """A model whose table is range-partitioned on PostgreSQL: save() makes sure the row's partition exists.
+    (Writers that bypass the ORM call metering.partitions.ensure_partitions themselves, as the ingest does.)"""
+
+    objects = _PartitionedQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        _ensure_partitions(
+            type(self), [self], kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        )
+        super().save(*args, **kwargs)
+
+
+class Reading(_PartitionedModel):
     """One accepted interval reading. `ts` is the end of the interval (UTC); `energy` is the interval quantity in
     the meter's canonical unit (derived from the register for cumulative readings); `cumulative` is the register
     as read, when one was sent; `export` the exported energy of a bidirectional meter over the same interval."""
@@ -120,7 +157,7 @@ class Reading(models.Model):
         verbose_name_plural = _("readings")
 
 
-class DailyRollup(models.Model):
+class DailyRollup(_PartitionedModel):
     """Sum of one meter's accepted readings over a local (Asia/Shanghai) day, maintained at ingest."""
 
     pk = models.CompositePrimaryKey("meter_id", "day")
@@ -227,9 +264,11 @@ class QuarantinedRow(models.Model):
 
 
 class DataFlag(models.Model):
-    """A data-quality flag on a meter and day (gap, stuck value ...): shown, never used to invent data."""
+    """A data-quality flag on a meter and day (gap, stuck value ...): shown, never used to invent data. One per
+    meter, day and code; like the rollups it grows with meters × days, so it is keyed by the meter id too."""
 
-    meter_id = models.BigIntegerField(db_index=True)
+    pk = models.CompositePrimaryKey("meter_id", "day", "code")
+    meter_id = models.BigIntegerField()
     day = models.DateField()
     code = models.CharField(max_length=40)
     detail = models.CharField(max_length=300, blank=True)
@@ -237,4 +276,3 @@ class DataFlag(models.Model):
     class Meta:
         verbose_name = _("data flag")
         verbose_name_plural = _("data flags")
-        constraints = [models.UniqueConstraint(fields=["meter_id", "day", "code"], name="dataflag_unique")]

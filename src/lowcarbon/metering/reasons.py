@@ -19,6 +19,10 @@ REASON_MESSAGES = {
     "cumulative_out_of_order": _("Register reading older than the last one stored for this meter."),
     "negative_energy": _("Negative energy."),
     "export_not_metered": _("Export sent for a meter that does not measure export."),
+    "value_too_large": _(
+        "Value too large: more than 12 digits before the decimal point (at most 999999999999.9999 in the "
+        "meter's unit), more than can be stored."
+    ),
     "before_grid_connection": _("Generation before the system's grid-connection date."),
     "above_physical_ceiling": _("Energy above the physical ceiling (capacity × hours × margin)."),
     "export_above_generation": _("Export above generation for the same interval."),

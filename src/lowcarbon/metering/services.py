@@ -10,6 +10,10 @@ A CSV file is read in chunks of cells and checked on arrays (`domain.vector`): r
 interval reading of a known meter, once per (meter, time) — are validated, stored and rolled up without Python work
 per row; every other row (unreadable on arrays, flagged by an array check, a register reading, a duplicate, an
 unknown meter) is validated row by row by `domain.validate`, so the outcome is the same as row by row.
+
+On PostgreSQL readings and daily rollups are range-partitioned (by UTC month, by year): a chunk creates the
+partitions its accepted rows need just before writing them, having taken the partition-creation lock at its start
+if it might need one (`metering.partitions` explains the locking).
 """
 
 from __future__ import annotations
@@ -29,9 +33,12 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from lowcarbon.core.domain.text import storable
 from lowcarbon.core.domain.units import ENERGY_UNITS, HEAT_UNITS, VOLUME_UNITS
 from lowcarbon.core.params import MissingParameter, param_value
+from lowcarbon.metering import partitions
 from lowcarbon.metering.domain import vector as vec
+from lowcarbon.metering.domain.partitions import local_years_of_us, months_of_us
 from lowcarbon.metering.domain.validate import (
     Candidate,
     MeterSpec,
@@ -222,6 +229,21 @@ def _lock_meters(meter_ids: list[int]) -> None:
             )
 
 
+def _prepare_partitions(ts_us: vec.I64, latest_us: int) -> None:
+    """At the start of a chunk's transaction, before it reads the partitioned tables (PostgreSQL): if a row of the
+    chunk may need a reading or daily-rollup partition that is not known to exist, take the partition-creation lock
+    now, so that creating it later in the chunk never waits in a cycle with another chunk (metering.partitions).
+    `ts_us`: the times of the chunk's rows of known meters; rows after `latest_us` are rejected as future anyway.
+    The exact partitions are created just before the rows are written (`_store`, `_update_rollups`)."""
+    if connection.vendor != "postgresql" or not len(ts_us):
+        return
+    ts_us = ts_us[ts_us <= latest_us]
+    if partitions.missing(months_of_us(ts_us)) or partitions.missing(
+        local_years_of_us(ts_us, LOCAL_OFFSET, timedelta(days=1)), partitions.DAILY_ROLLUPS
+    ):
+        partitions.lock_for_creation()
+
+
 def _load_states(meter_ids: set[int]) -> dict[int, MeterState]:
     states: dict[int, MeterState] = {}
     for mid in meter_ids:
@@ -267,6 +289,10 @@ def _ingest_chunk(batch: IngestBatch, chunk: list[RawRow], ctx: _Context) -> Non
     specs = {s: v for s, v in ctx.specs.items() if v is not None}
     with transaction.atomic():
         _lock_meters(list(by_meter))
+        _prepare_partitions(
+            np.array([vec.to_us(t) for stamps in by_meter.values() for t in stamps], dtype=np.int64),
+            vec.to_us(ctx.now + ctx.future_tolerance),
+        )
         states = _load_states(cumulative_meters)
         stored = _load_stored(by_meter) if by_meter else {}
         outcome = validate_rows(parsed, specs, states, stored, ctx.now, ctx.future_tolerance)
@@ -350,6 +376,7 @@ def _ingest_cells(batch: IngestBatch, chunk: vec.CellChunk, ctx: _Context) -> No
     fast_rows: _Fast | None = None
     with transaction.atomic():
         _lock_meters(list(ranges))
+        _prepare_partitions(row_ts[known], vec.to_us(ctx.now + ctx.future_tolerance))
         states = _load_states(set(register_meters.tolist()))
         stored = _load_stored_between(ranges) if ranges else {}
         if stored:
@@ -423,6 +450,7 @@ def _store_fast(batch: IngestBatch, fast: _Fast) -> None:
     else:
         export = [None] * len(energy)
     if connection.vendor == "postgresql":
+        partitions.ensure_partitions(months_of_us(fast.ts_us))
         null = "\\N"
         ts = vec.format_ts(fast.ts_us, "T")
         lines = map(
@@ -489,6 +517,7 @@ def _store(batch: IngestBatch, outcome: Outcome, ctx: _Context, fast: _Fast | No
         table = Reading._meta.db_table
         bid = batch.pk
         if connection.vendor == "postgresql":
+            partitions.ensure_partitions(c.ts for c in outcome.accepted)
             # COPY: the rows were checked against the stored ones under the meters' advisory locks, so none conflict
             with connection.cursor() as cur, cur.cursor.copy(f"COPY {table} {columns} FROM STDIN") as copy:
                 for c in outcome.accepted:
@@ -531,10 +560,10 @@ def _store(batch: IngestBatch, outcome: Outcome, ctx: _Context, fast: _Fast | No
                     batch=batch,
                     row_number=r.row_number,
                     reason=r.reason,
-                    field=r.field[:40],
-                    detail=r.detail[:300],
-                    meter_serial=r.serial[:64],
-                    raw=r.raw,
+                    field=storable(r.field)[:40],
+                    detail=storable(r.detail)[:300],
+                    meter_serial=storable(r.serial)[:64],
+                    raw=storable(r.raw),
                 )
                 for r in outcome.rejections
             ],
@@ -604,6 +633,7 @@ def _update_rollups(accepted: list[Candidate], ctx: _Context, groups: vec.DayGro
     if not daily:
         return
     if connection.vendor == "postgresql":
+        partitions.ensure_partitions([day for _, day in daily], partitions.DAILY_ROLLUPS)
         _upsert_rollups_pg(daily, monthly)
         _flag_gaps(list(daily), ctx)
         return
@@ -692,14 +722,18 @@ def _flag_gaps(days: list[tuple[int, date]], ctx: _Context) -> None:
         if (mid, day) in wanted
     }
     existing = {
-        (mid, day): (pk, detail)
-        for pk, mid, day, detail in DataFlag.objects.filter(
+        (mid, day): detail
+        for mid, day, detail in DataFlag.objects.filter(
             meter_id__in=mids, day__gte=lo, day__lte=hi, code="meter_gap"
-        ).values_list("pk", "meter_id", "day", "detail")
+        ).values_list("meter_id", "day", "detail")
         if (mid, day) in wanted
     }
     gaps = {key: covered.get(key, 0) for key in wanted if covered.get(key, 0) < 86400}
-    complete = [existing[key][0] for key in wanted if key not in gaps and key in existing]
+    complete = [
+        (mid, day, "meter_gap")
+        for mid, day in sorted(wanted)
+        if (mid, day) not in gaps and (mid, day) in existing
+    ]
     if complete:
         DataFlag.objects.filter(pk__in=complete).delete()
     DataFlag.objects.bulk_create(
@@ -709,9 +743,9 @@ def _flag_gaps(days: list[tuple[int, date]], ctx: _Context) -> None:
             if (mid, day) not in existing
         ]
     )
-    for key, s in gaps.items():
-        if key in existing and existing[key][1] != (detail := f"{s / 3600:.2f} h / 24 h"):
-            DataFlag.objects.filter(pk=existing[key][0]).update(detail=detail)
+    for (mid, day), s in gaps.items():
+        if (mid, day) in existing and existing[(mid, day)] != (detail := f"{s / 3600:.2f} h / 24 h"):
+            DataFlag.objects.filter(pk=(mid, day, "meter_gap")).update(detail=detail)
 
 
 def batch_summary(batch: IngestBatch) -> dict[str, Any]:

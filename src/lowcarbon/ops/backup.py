@@ -32,6 +32,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils.translation import gettext as _
 
+from lowcarbon.metering import partitions
 from lowcarbon.registry.models import JournalEntry
 
 FORMAT = "lowcarbon-backup"
@@ -422,6 +423,7 @@ def _restore_postgres(dump: Path, *, drop_existing: bool) -> None:
             str(dump),
         ]
     )
+    partitions.forget()  # the restored database has its own partitions: look them up again
     with connection.cursor() as cur:
         cur.execute("ANALYZE")
 

@@ -35,13 +35,14 @@ from lowcarbon.registry.domain.journal import (
     SEQ_GAP,
     VerifyResult,
     canonical_json,
+    check_anchor,
     entry_content,
     entry_hash,
     iso_utc,
     normalise,
     verify_prepared,
 )
-from lowcarbon.registry.models import JournalEntry
+from lowcarbon.registry.models import JournalEntry, VerificationRun
 
 #: key of the PostgreSQL advisory lock that serialises appends ("XLJOURNL" read as a number)
 JOURNAL_LOCK_KEY = 0x584C4A4F55524E4C
@@ -200,17 +201,35 @@ def head() -> tuple[int, str]:
 # verification
 
 
+def last_verified_run() -> VerificationRun | None:
+    """The recorded verification that found the chain whole up to the furthest head: the anchor that a later
+    verification holds the chain against. A successful run read entries 1 … `entries` without a gap, so its head
+    is entry `entries`, with hash `head_hash`."""
+    return VerificationRun.objects.filter(ok=True).exclude(head_hash="").order_by("-entries", "-pk").first()
+
+
 def verify_journal(
-    *, method: str = "auto", chain_only: bool = False, chunk_size: int = 20000
+    *, method: str = "auto", chain_only: bool = False, chunk_size: int = 20000, anchored: bool = True
 ) -> VerifyResult:
     """Verify the stored chain: sequence, links and the hash of every entry, and (unless `chain_only`) that each
-    entry's fields still match its hashed text. Names the first broken entry.
+    entry's fields still match its hashed text. Names the first broken entry. With `anchored` the chain must also
+    still reach, with the same hash, the head of the last successful recorded verification (`last_verified_run`):
+    entries deleted from the end are reported as `truncated`, with the missing range.
 
     method "stream" reads the entries in order and recomputes every hash in Python (domain.journal.verify_prepared);
     "sql" has PostgreSQL recompute the same SHA-256 in one parallel scan, so a million entries are not shipped to the
     client, and looks for the broken entry only when something is wrong; "auto" is "sql" on PostgreSQL."""
     if method not in ("auto", "sql", "stream"):
         raise ValueError(f"unknown verification method {method!r}")
+    result = _verify(method, chain_only, chunk_size)
+    anchor = last_verified_run() if anchored and result.ok else None
+    if anchor is None:
+        return result
+    at_anchor = JournalEntry.objects.filter(seq=anchor.entries).values_list("hash", flat=True).first()
+    return check_anchor(result, anchor.entries, anchor.head_hash, at_anchor)
+
+
+def _verify(method: str, chain_only: bool, chunk_size: int) -> VerifyResult:
     last_seq, last_hash = head()
     if connection.vendor == "postgresql" and method in ("auto", "sql"):
         try:

@@ -105,9 +105,11 @@ def may_act_for(user: Any, account: RegistryAccount, *, administrative: bool = F
     return bool(administrative and user.is_registry_admin)
 
 
-def _lock_accounts(ids: Iterable[int]) -> list[int]:
+def lock_accounts(ids: Iterable[int]) -> list[int]:
     """Row locks on accounts, always taken in id order (the global lock order: application, accounts, blocks,
-    counters, journal)."""
+    counters, journal). A caller that will touch several accounts locks them all in one call, before any block:
+    taking one account first and the others later can deadlock with a call that takes them in id order. Locking
+    an account the transaction already holds is harmless. Returns the ids that exist."""
     wanted = sorted(set(ids))
     if not wanted:
         return []
@@ -489,7 +491,7 @@ def _write_issuance(
 ) -> dict[int, list[SerialBlock]]:
     """The writes of an issuance run, in the global lock order: accounts, counters, then blocks, carry-forward,
     applications and the journal (one entry per application)."""
-    _lock_accounts(m.account_id for a in issuing for m in a.members if m.units > 0 and m.account_id)
+    lock_accounts(m.account_id for a in issuing for m in a.members if m.units > 0 and m.account_id)
     totals: dict[str, int] = {}
     for a in issuing:
         a.project = a.members[0].system_code if len(a.members) == 1 else a.code
@@ -712,10 +714,11 @@ def _select(
     lock: str = "",
     vintage: int | None = None,
     methodology: str | None = None,
+    for_update: bool = True,
 ) -> ds.Selection[_Candidate]:
     """Lock the account's held blocks that carry `lock` (by default: unreserved ones), or the named ones, and choose
     the units to take, oldest first (vintage, series, first number). Refuses, naming the figures, when they do not
-    suffice."""
+    suffice. `for_update=False` only reads (a plan, see `preview_reservation`)."""
     where = "account_id = %s AND state = %s AND locked_by = %s"
     params: list[Any] = [account.pk, HELD, lock]
     if vintage is not None:
@@ -733,7 +736,7 @@ def _select(
     with journal.fast_cursor() as cur:
         cur.execute(
             f"SELECT {_q(*_CANDIDATE_COLUMNS)} FROM {_T_BLOCK} WHERE {where} "  # noqa: S608
-            f"ORDER BY {_q(*OLDEST_FIRST)}{_for_update()}",
+            f"ORDER BY {_q(*OLDEST_FIRST)}{_for_update() if for_update else ''}",
             params,
         )
         candidates = [_Candidate(*row) for row in cur.fetchall()]
@@ -942,7 +945,7 @@ def _transfer(
     request: dict[str, Any],
     block_ids: Sequence[int] | None,
 ) -> Transfer:
-    _lock_accounts([source.pk, target.pk])
+    lock_accounts([source.pk, target.pk])
     selection = _select(source, quantity, block_ids)
     moved, lines = _take(selection, source=source, to_account_id=target.pk, state=HELD)
     now = timezone.now()
@@ -1075,7 +1078,7 @@ def _retire(
     request: dict[str, Any],
     block_ids: Sequence[int] | None,
 ) -> Retirement:
-    _lock_accounts([account.pk])
+    lock_accounts([account.pk])
     for check in _RETIRE_CHECKS:  # under the account lock: concurrent retirements of the account queue here
         check(account, quantity, purpose, retired_on)
     selection = _select(account, quantity, block_ids)
@@ -1135,7 +1138,7 @@ def reserve_units(
     if not lock:
         raise ValueError("a reservation needs a reference")
     with transaction.atomic():
-        _lock_accounts([account.pk])
+        lock_accounts([account.pk])
         selection = _select(account, quantity, None, vintage=vintage, methodology=methodology)
         _moved, lines = _take(selection, source=account, to_account_id=account.pk, state=HELD, set_lock=lock)
         journal.append(
@@ -1144,6 +1147,17 @@ def reserve_units(
             actor=actor,
         )
     return lines
+
+
+def preview_reservation(
+    *, account: RegistryAccount, quantity: int, vintage: int | None = None, methodology: str | None = None
+) -> list[int]:
+    """The blocks that `reserve_units` with the same arguments would take now (oldest first), read without any
+    lock: a market order plans its fills from them before it locks every account involved at once; the
+    reservation itself selects again under the lock. Refuses, naming the figures, when the units do not suffice."""
+    quantity = _check_quantity(quantity)
+    selection = _select(account, quantity, None, vintage=vintage, methodology=methodology, for_update=False)
+    return [t.block.pk for t in selection.takes]
 
 
 def reserved(lock: str) -> int:
@@ -1160,7 +1174,7 @@ def release_units(*, account: RegistryAccount, lock: str, actor: Any, reason: st
     if not lock:
         return 0
     with transaction.atomic():
-        _lock_accounts([account.pk])
+        lock_accounts([account.pk])
         blocks = list(
             SerialBlock.objects.select_for_update()
             .filter(account_id=account.pk, state=HELD, locked_by=lock)
@@ -1230,7 +1244,7 @@ def settle_reserved_many(
     if not items:
         return []
     with transaction.atomic():
-        _lock_accounts([a.pk for it in items for a in (it.seller, it.buyer)])
+        lock_accounts([a.pk for it in items for a in (it.seller, it.buyer)])
         locks = list(dict.fromkeys(it.lock for it in items))
         pool: dict[str, list[_Candidate]] = {lk: [] for lk in locks}
         owner: dict[int, int] = {}
@@ -1380,7 +1394,7 @@ def _cancel(app_id: int, reason: str, actor: Any) -> Cancellation:
         )
     live = SerialBlock.objects.filter(application_id=app.pk, state__in=[HELD, RETIRED])
     accounts = set(live.values_list("account_id", flat=True))
-    _lock_accounts(accounts)
+    lock_accounts(accounts)
     blocks = list(live.select_for_update(no_key=True).order_by("pk"))
     if {b.account_id for b in blocks} - accounts or set(live.values_list("pk", flat=True)) != {
         b.pk for b in blocks

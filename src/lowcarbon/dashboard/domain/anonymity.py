@@ -1,7 +1,7 @@
 """k-anonymous publication of where PV systems are and how they split by owner type.
 
 A public map must not let anyone single out a household: every published area covers at least `k` systems
-(k ≥ 5 by default). Areas start as communities (placed at the community's approximate public centre, never at a
+(the caller passes k: the platform's versioned parameter `dashboard.k_anonymity`, 5 unless changed). Areas start as communities (placed at the community's approximate public centre, never at a
 system's coordinates); a community with fewer than k systems is merged with its nearest neighbour, repeatedly,
 until every area reaches k. When the whole town has fewer than k systems nothing is published.
 
@@ -17,7 +17,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-DEFAULT_K = 5
 _PLACE = Decimal("0.001")
 
 
@@ -65,7 +64,7 @@ class _Group:
         return float(self.lat_sum / self.weight), float(self.lon_sum / self.weight)
 
 
-def k_anonymous_areas(sites: Iterable[Site], k: int = DEFAULT_K) -> list[Area]:
+def k_anonymous_areas(sites: Iterable[Site], k: int) -> list[Area]:
     """Areas of at least k systems covering every site with systems, each site in exactly one area; [] when the
     town as a whole has fewer than k. Merging is greedy: the smallest area (ties by key) joins its nearest
     neighbour, so merged areas stay compact."""
@@ -128,7 +127,7 @@ class Cell:
 
 
 def suppress_categories(
-    values: Mapping[str, tuple[int, Decimal]], k: int = DEFAULT_K, protected: Iterable[str] | None = None
+    values: Mapping[str, tuple[int, Decimal]], k: int, protected: Iterable[str] | None = None
 ) -> list[Cell]:
     """Cells of a one-way table {category: (count, capacity)} with the protected categories below k suppressed,
     plus a complementary suppression when only one cell is suppressed. Categories with no systems stay as 0 (an
@@ -143,6 +142,6 @@ def suppress_categories(
     return [Cell(c, None, None) if c in hidden else Cell(c, values[c][0], values[c][1]) for c in keys]
 
 
-def publishable(count: int, k: int = DEFAULT_K) -> bool:
+def publishable(count: int, k: int) -> bool:
     """Whether a figure that covers `count` systems may be published (no figure about fewer than k systems)."""
     return count >= k

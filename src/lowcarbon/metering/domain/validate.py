@@ -32,6 +32,7 @@ CUMULATIVE_DECREASE = "cumulative_decrease"
 CUMULATIVE_OUT_OF_ORDER = "cumulative_out_of_order"
 NEGATIVE_ENERGY = "negative_energy"
 EXPORT_NOT_METERED = "export_not_metered"
+VALUE_TOO_LARGE = "value_too_large"
 
 GENERIC_REASONS = (
     UNKNOWN_METER,
@@ -46,7 +47,15 @@ GENERIC_REASONS = (
     CUMULATIVE_OUT_OF_ORDER,
     NEGATIVE_ENERGY,
     EXPORT_NOT_METERED,
+    VALUE_TOO_LARGE,
 )
+
+#: integer digits a stored energy or register value may have: the reading columns are 16 digits with 4 after the
+#: point (metering.models.Reading), so a value in the canonical unit must stay below 10**12
+MAX_INTEGER_DIGITS = 12
+VALUE_LIMIT = Decimal(10) ** MAX_INTEGER_DIGITS
+#: the largest value that can be stored, as shown in a rejection
+LARGEST_VALUE = "999999999999.9999"
 
 #: Header aliases accepted in files (Chinese column names that meter vendors and utilities use).
 FIELD_ALIASES: dict[str, str] = {
@@ -294,6 +303,18 @@ def parse_row(row: RawRow) -> ParsedRow | Rejection:
     )
 
 
+def to_stored(value: Decimal, factor: Decimal) -> Decimal | None:
+    """A value sent in some unit, in the canonical unit at the stored precision (0.0001, half up); None when it
+    has more than MAX_INTEGER_DIGITS integer digits and so cannot be stored (refused as VALUE_TOO_LARGE)."""
+    if value.adjusted() >= MAX_INTEGER_DIGITS + 6:  # too large in any unit: no arithmetic on it (no overflow)
+        return None
+    try:
+        stored = q_kwh(value if factor == 1 else value * factor)
+    except ArithmeticError:  # a factor beyond the units the platform knows: nothing to store
+        return None
+    return stored if abs(stored) < VALUE_LIMIT else None
+
+
 def _same(a: Decimal | None, b: Decimal | None) -> bool:
     if a is None or b is None:
         return a is None and b is None
@@ -356,11 +377,28 @@ def _validate_one(
         return (AFTER_METER_REMOVED, "timestamp", spec.removed_at.isoformat())
     if (p.export is not None or p.export_cumulative is not None) and not spec.supports_export:
         return (EXPORT_NOT_METERED, "export", "")
-    one = factor == 1
-    energy = None if p.energy is None else q_kwh(p.energy if one else p.energy * factor)
-    cumulative = None if p.cumulative is None else q_kwh(p.cumulative * factor)
-    export = None if p.export is None else q_kwh(p.export * factor)
-    export_cum = None if p.export_cumulative is None else q_kwh(p.export_cumulative * factor)
+    sent = (
+        ("energy", p.energy),
+        ("cumulative", p.cumulative),
+        ("export", p.export),
+        ("export_cumulative", p.export_cumulative),
+    )
+    values: list[Decimal | None] = []
+    for name, value in sent:
+        if value is None:
+            values.append(None)
+            continue
+        converted = to_stored(value, factor)
+        if converted is None:
+            canonical = next((u for u, f in spec.unit_factors.items() if f == 1), p.unit)
+            sent_text = str(value) if len(str(value)) <= 40 else f"{str(value)[:37]}..."
+            return (
+                VALUE_TOO_LARGE,
+                name,
+                f"{name} = {sent_text} {p.unit}; at most {LARGEST_VALUE} {canonical} can be stored",
+            )
+        values.append(converted)
+    energy, cumulative, export, export_cum = values
 
     key = (spec.meter_id, p.ts)
     prev = seen.get(key) or stored.get(key)

@@ -20,7 +20,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from lowcarbon.metering.domain.validate import MeterSpec, RawRow
+from lowcarbon.metering.domain.validate import MAX_INTEGER_DIGITS, MeterSpec, RawRow
 
 I64 = npt.NDArray[np.int64]
 Mask = npt.NDArray[np.bool_]
@@ -28,8 +28,9 @@ Codes = npt.NDArray[np.uint32]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 US = 1_000_000
-#: quantities are handled on arrays up to 12 integer digits (the stored columns hold 16 digits, 4 after the point)
-UNIT_LIMIT = 10**16
+#: quantities are handled on arrays below 10**12 (0.0001 units below 10**16), what the stored columns hold (16 digits,
+#: 4 after the point); a larger value, as sent or once converted, goes row by row and is refused as value_too_large
+UNIT_LIMIT = 10 ** (MAX_INTEGER_DIGITS + 4)
 #: Asia/Shanghai has kept UTC+8 without daylight saving since 1991; earlier local times go row by row
 LOCAL_OFFSET_S = 8 * 3600
 FIRST_FIXED_OFFSET_YEAR = 1992
@@ -184,8 +185,8 @@ def parse_timestamps(cells: Sequence[str], tz_empty: Mask) -> tuple[Mask, I64]:
 def parse_quantities(cells: Sequence[str]) -> tuple[Mask, Mask, I64]:
     """Plain decimals `digits[.1-4 digits]` (≤ 12 integer digits) → (readable, present, value in 0.0001 units).
 
-    An empty cell is readable and absent. Signs, exponents, separators, spaces, more decimals: not readable here
-    (the row goes row by row)."""
+    An empty cell is readable and absent. Signs, exponents, separators, spaces, more decimals, more integer digits
+    than can be stored: not readable here (the row goes row by row, where a too large value is refused)."""
     n = len(cells)
     c, lens = _codes(cells, 17)
     if n == 0:
@@ -199,7 +200,7 @@ def parse_quantities(cells: Sequence[str]) -> tuple[Mask, Mask, I64]:
     dotpos = np.where(ndots == 1, dot.argmax(axis=1), lens)
     nfrac = np.where(ndots == 1, lens - dotpos - 1, 0)
     ok = ((dig | dot) == inside).all(axis=1) & (ndots <= 1)
-    ok &= (dotpos >= 1) & (dotpos <= 12) & (nfrac <= 4) & ((ndots == 0) | (nfrac >= 1))
+    ok &= (dotpos >= 1) & (dotpos <= MAX_INTEGER_DIGITS) & (nfrac <= 4) & ((ndots == 0) | (nfrac >= 1))
     present = lens > 0
     ok |= ~present
     d = np.where(dig, _val(c), 0)
@@ -238,7 +239,8 @@ def is_empty(cells: Sequence[str]) -> Mask:
 
 def scale(units: I64, exponent: I64) -> tuple[Mask, I64]:
     """Convert 0.0001-unit values by a factor 10**exponent (exponent -3, 0 or 3) with the stored rounding
-    (half up, as `units.q_kwh`) → (in range, converted)."""
+    (half up, as `units.q_kwh`) → (in range, converted). Out of range (10**12 or more once converted, as
+    `validate.to_stored` decides): the row goes row by row and is refused as value_too_large."""
     up = np.where(exponent == 3, units * 1000, units)
     out = np.where(exponent == -3, (units + 500) // 1000, up)
     return (out < UNIT_LIMIT) & (units < UNIT_LIMIT), out.astype(np.int64)

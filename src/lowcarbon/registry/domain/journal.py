@@ -27,6 +27,10 @@ SEQ_GAP = "seq_gap"
 PREV_LINK_BROKEN = "prev_link_broken"
 HASH_MISMATCH = "hash_mismatch"
 CONTENT_MISMATCH = "content_mismatch"
+#: the chain ends before the head an earlier verification reached: its last entries were deleted
+TRUNCATED = "truncated"
+#: the entry at the head an earlier verification reached has another hash now: entries up to it were replaced
+ANCHOR_MISMATCH = "anchor_mismatch"
 
 #: the header line of an exported journal file tells how to recompute the hashes
 HOW_TO_VERIFY = (
@@ -112,13 +116,15 @@ def entry_hash(prev_hash: str, content: str) -> str:
 
 @dataclass(frozen=True)
 class VerifyResult:
-    """Outcome of a chain check: how many entries were read, and the first broken one with the reason."""
+    """Outcome of a chain check: how many entries were read, and the first broken one with the reason (for a
+    truncated chain: the first missing entry, and in `missing_through` the last one)."""
 
     ok: bool
     count: int
     first_bad_seq: int | None = None
     reason: str = ""
     head_hash: str = GENESIS
+    missing_through: int | None = None
 
 
 def verify_contents(
@@ -190,3 +196,23 @@ def verify_chain(
             yield seq, entry_content(seq, at, kind, actor_id, payload), prev_hash, stored
 
     return verify_contents(contents(), start_seq=start_seq, start_hash=start_hash)
+
+
+def check_anchor(
+    result: VerifyResult, anchor_seq: int, anchor_hash: str, hash_at_anchor: str | None
+) -> VerifyResult:
+    """Hold a verified chain against a head (seq, hash) recorded by an earlier verification. Deleting the last
+    entries leaves a chain that still links up from GENESIS, so only such an anchor, kept apart from the chain,
+    shows it: no entry at `anchor_seq` any more (`hash_at_anchor` None) means entries count+1 … anchor_seq are
+    missing; another hash there means entries up to it were deleted or replaced since. A broken chain is
+    returned as it is (its first broken entry is the finding)."""
+    if not result.ok or anchor_seq < 1:
+        return result
+    if hash_at_anchor is None and result.count < anchor_seq:
+        # a verified chain runs from seq 1 without gaps: it ends at seq `count`
+        return VerifyResult(
+            False, result.count, result.count + 1, TRUNCATED, result.head_hash, missing_through=anchor_seq
+        )
+    if hash_at_anchor != anchor_hash:
+        return VerifyResult(False, result.count, anchor_seq, ANCHOR_MISMATCH, result.head_hash)
+    return result

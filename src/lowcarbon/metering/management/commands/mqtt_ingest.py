@@ -23,6 +23,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from lowcarbon.core.domain.text import storable
 from lowcarbon.metering.domain.validate import UNPARSEABLE_FIELD, RawRow
 from lowcarbon.metering.models import IngestBatch, QuarantinedRow
 from lowcarbon.metering.parsers import iter_records
@@ -332,8 +333,8 @@ def _quarantine_payloads(batch: IngestBatch, unreadable: list[tuple[int, _Messag
                     row_number=n,
                     reason=UNPARSEABLE_FIELD,
                     field="payload",
-                    detail=f"{m.topic}: {why}"[:300],
-                    raw=_payload_text(m.payload),
+                    detail=storable(f"{m.topic}: {why}")[:300],
+                    raw=storable(_payload_text(m.payload)),
                 )
                 for n, m, why in unreadable
             ]

@@ -12,10 +12,12 @@ from django.utils.translation import gettext as _
 
 from lowcarbon.registry import journal
 from lowcarbon.registry.domain.journal import (
+    ANCHOR_MISMATCH,
     CONTENT_MISMATCH,
     HASH_MISMATCH,
     PREV_LINK_BROKEN,
     SEQ_GAP,
+    TRUNCATED,
 )
 from lowcarbon.registry.models import JournalEntry, VerificationRun
 
@@ -27,6 +29,14 @@ def reason_text(reason: str) -> str:
         PREV_LINK_BROKEN: _("it does not link to the hash of the entry before it"),
         SEQ_GAP: _("its sequence number does not follow the entry before it (an entry is missing)"),
         CONTENT_MISMATCH: _("its stored fields differ from the text that was hashed (the entry was altered)"),
+        TRUNCATED: _(
+            "the journal ends before the last entry a recorded verification reached (entries were deleted from "
+            "its end)"
+        ),
+        ANCHOR_MISMATCH: _(
+            "it no longer has the hash a recorded verification found for it (entries up to it were deleted or "
+            "replaced)"
+        ),
     }.get(reason, reason)
 
 
@@ -43,6 +53,29 @@ def _record_run(started_at: Any, method: str, chain_only: bool, result: Any, err
         first_bad_seq=result.first_bad_seq if result is not None else None,
         reason=(result.reason or "") if result is not None else "",
         error=error,
+    )
+
+
+def _anchor_failure(result: Any) -> str:
+    """The message for a chain that verifies but no longer reaches the recorded head of an earlier verification."""
+    anchor = journal.last_verified_run()
+    args = {
+        "at": timezone.localtime(anchor.finished_at).isoformat(timespec="seconds") if anchor else "?",
+        "seq": anchor.entries if anchor else "?",
+        "hash": anchor.head_hash if anchor else "?",
+        "code": result.reason,
+    }
+    if result.reason == TRUNCATED:
+        return _(
+            "Journal TRUNCATED: entries %(first)s–%(last)s are missing. The verification of %(at)s reached entry "
+            "%(seq)s (hash %(hash)s); the journal now ends at entry %(head)s. [%(code)s]"
+        ) % {**args, "first": result.first_bad_seq, "last": result.missing_through, "head": result.count}
+    return (
+        _(
+            "Journal REWRITTEN: entry %(seq)s no longer has the hash %(hash)s that the verification of %(at)s "
+            "recorded for it; entries up to it were deleted or replaced since. [%(code)s]"
+        )
+        % args
     )
 
 
@@ -97,6 +130,8 @@ class Command(BaseCommand):
                 )
             )
             return
+        if result.reason in (TRUNCATED, ANCHOR_MISMATCH):
+            raise CommandError(_anchor_failure(result))
         entry = JournalEntry.objects.filter(seq=result.first_bad_seq).values("kind", "at").first()
         kind = entry["kind"] if entry else "?"
         at = timezone.localtime(entry["at"]).isoformat() if entry else "?"
