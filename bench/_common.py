@@ -105,13 +105,17 @@ def setup_django() -> None:
 
 
 def machine() -> str:
+    """The machine in one line, for the benchmarks' printed results: cores, CPU model, memory, operating system."""
     cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"nproc {os.cpu_count()}, {cpu}, RAM {mem:.1f} GiB"
+    return f"nproc {os.cpu_count()}, {cpu}, RAM {mem:.1f} GiB, {os_name()}"
 
 
 # ---------------------------------------------------------------------------------------------------------------

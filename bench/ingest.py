@@ -30,7 +30,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from _common import os_name
+from _common import machine
 from _report import emit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -248,19 +248,6 @@ def make_partitions(path: str) -> None:
         next(r)
         months = {row[1][:7] for row in r}
     ensure_partitions(datetime.strptime(m + "-15", "%Y-%m-%d").replace(tzinfo=UTC) for m in sorted(months))
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{os.cpu_count()} cores, {cpu}, {mem:.0f} GiB RAM, {os_name()}"
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
+from _common import machine  # noqa: E402
 from _report import emit  # noqa: E402
 from lowcarbon.market.domain.matching import Book, Filters, Lot, Order, Side  # noqa: E402
 
@@ -35,16 +36,6 @@ TARGET = 100_000
 VINTAGES = (2022, 2023, 2024, 2025)
 METHODOLOGIES = ("GD-PV-2022", "GD-PV-2017", "GD-FOREST")
 OWNER_TYPES = ("household", "enterprise", "institution")
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"nproc {os.cpu_count()}, {cpu}, RAM {mem:.1f} GiB"
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from _common import os_name
+from _common import machine
 
 ROOT = Path(__file__).resolve().parent.parent
 GROUP = 500  # meters per delivered file
@@ -262,19 +262,6 @@ def child(systems: int, months: int) -> dict[str, object]:
         "/my/ (administrator)": timed(boss, "/my/"),
     }
     return out
-
-
-def machine() -> str:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{os.cpu_count()} vCPU ({cpu}), {mem:.0f} GiB RAM, {os_name()}"
 
 
 def write_results(r: dict[str, object], command: str, load: str) -> None:
