@@ -294,7 +294,7 @@ def child_verify_fill(entries: int) -> dict:
     from lowcarbon.registry.models import JournalEntry
 
     table = JournalEntry._meta.db_table
-    cols = "(seq, at, kind, actor_id, payload, prev_hash, hash, canonical)"
+    cols = "(seq, prev_hash, hash, canonical)"  # the database generates time, kind, actor and payload from the text
     t0 = time.perf_counter()
     start = datetime(2026, 1, 1, tzinfo=UTC)
     prev = GENESIS
@@ -328,7 +328,7 @@ def child_verify_fill(entries: int) -> dict:
             at_text = iso_utc(at)
             content = entry_content(seq, at_text, "transfer", a, ptext)
             h = entry_hash(prev, content)
-            yield seq, at, "transfer", a, ptext, prev, h, content
+            yield seq, prev, h, content
             prev = h
 
     with transaction.atomic():
@@ -337,11 +337,11 @@ def child_verify_fill(entries: int) -> dict:
                 for r in rows():
                     cp.write_row(r)
         else:
-            sql = f"INSERT INTO {table} {cols} VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            sql = f"INSERT INTO {table} {cols} VALUES (?, ?, ?, ?)"
             raw = connection.connection
             batch = []
-            for seq, at, kind, actor, ptext, p, h, content in rows():
-                batch.append((seq, at.strftime("%Y-%m-%d %H:%M:%S.%f"), kind, actor, ptext, p, h, content))
+            for row in rows():
+                batch.append(row)
                 if len(batch) == 20000:
                     raw.executemany(sql, batch)
                     batch = []
@@ -363,13 +363,22 @@ def child_verify_stream() -> dict:
 
 
 def child_tamper(seq: int) -> dict:
+    """Alter one entry's payload column the only way it can be: make the generated columns plain, then update."""
     setup_django()
+    import sys
+
+    from django.db import connection
+
     from lowcarbon.registry.models import JournalEntry
 
+    sys.path.insert(0, str(_common.ROOT))
+    from tests.registry.tamper import as_json, make_journal_fields_plain, payload_update
+
     e = JournalEntry.objects.get(seq=seq)
-    payload = dict(e.payload)
-    payload["quantity"] = payload.get("quantity", 0) + 1000
-    JournalEntry.objects.filter(seq=seq).update(payload=payload)
+    payload = {**e.payload, "quantity": e.payload.get("quantity", 0) + 1000}
+    with connection.cursor() as cur:
+        make_journal_fields_plain(connection.vendor, cur.execute)
+        cur.execute(payload_update(connection.vendor), [as_json(payload), seq])
     return {"tampered": seq}
 
 

@@ -9,13 +9,13 @@ import secrets
 
 import pytest
 from django.core.management import call_command
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.migrations.recorder import MigrationRecorder
 from django.utils import translation
 
 from lowcarbon.ops.deploy import generated_key_file
 from lowcarbon.registry import journal
-from lowcarbon.registry.models import JournalEntry
+from tests.registry.tamper import make_journal_fields_plain, payload_update
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 
@@ -90,7 +90,9 @@ def test_a_tampered_journal_fails_and_names_the_entry(production):
         for n in range(3):
             journal.append("note", {"n": n})
     assert run()[0] == 0
-    JournalEntry.objects.filter(seq=2).update(payload={"n": 99})
+    make_journal_fields_plain(connection.vendor, connection.cursor().execute)
+    with connection.cursor() as cur:
+        cur.execute(payload_update(connection.vendor), ['{"n": 99}', 2])
     code, rows = run()
     assert code == 1
     assert failed(rows) == {"journal"}

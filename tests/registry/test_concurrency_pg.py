@@ -10,8 +10,9 @@ import threading
 from collections import Counter
 from datetime import date
 
+import psycopg
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F, Sum
 
 from lowcarbon.core.domain.errors import DomainError
@@ -200,3 +201,44 @@ def test_cancellation_racing_with_transfers_cancels_every_unit_of_the_applicatio
     assert totals["issued"] == totals["held"] + totals["retired"] + totals["cancelled"]
     assert sum(ledger.balance(a) for a in accounts) == 120
     assert journal.verify_journal().ok
+
+
+def test_a_transfer_locks_only_the_blocks_it_takes():
+    """While a transfer of the oldest block of an account is open, the account's other blocks stay free: another
+    connection can lock them at once (an account with many small blocks does not pay one row lock per block)."""
+    _, owners, accounts, _ = _holders(3, 10)
+    # the first account now holds three blocks: its own and two received
+    for k in (1, 2):
+        ledger.do_transfer(from_account=accounts[k], to_account=accounts[0], quantity=4, actor=owners[k])
+    held = list(
+        SerialBlock.objects.filter(account=accounts[0], state="held").order_by("vintage", "series", "start")
+    )
+    assert len(held) == 3
+    settings = connection.settings_dict
+    other = psycopg.connect(
+        host=settings["HOST"],
+        port=settings["PORT"],
+        dbname=settings["NAME"],
+        user=settings["USER"],
+        password=settings["PASSWORD"] or None,
+        autocommit=False,
+    )
+    try:
+        with transaction.atomic():
+            t = ledger.do_transfer(
+                from_account=accounts[0], to_account=accounts[1], quantity=1, actor=owners[0]
+            )
+            taken = set(t.blocks.values_list("pk", flat=True)) | {held[0].pk}
+            free = [b.pk for b in held if b.pk not in taken]
+            assert free
+            for pk in free:  # not locked by the open transfer: NOWAIT succeeds
+                other.execute(
+                    "SELECT id FROM registry_serialblock WHERE id = %s FOR NO KEY UPDATE NOWAIT", [pk]
+                )
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                other.execute(
+                    "SELECT id FROM registry_serialblock WHERE id = %s FOR NO KEY UPDATE NOWAIT", [held[0].pk]
+                )
+            other.rollback()
+    finally:
+        other.close()

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone, translation
 
@@ -40,6 +40,7 @@ from tests.registry.helpers import (
     make_admin,
     org_with_admin,
 )
+from tests.registry.tamper import as_json, make_journal_fields_plain, payload_update
 
 integration = [pytest.mark.django_db, pytest.mark.integration]
 
@@ -850,6 +851,33 @@ def _methods():
     return ["stream", "sql"] if connection.vendor == "postgresql" else ["stream"]
 
 
+def _sql(statement: str, params: list | None = None) -> None:
+    with connection.cursor() as cur:
+        cur.execute(statement, params)
+
+
+@pytest.mark.django_db
+@pytest.mark.integration
+def test_the_database_refuses_an_edit_of_an_entrys_fields_alone():
+    _busy_ledger()
+    victim = JournalEntry.objects.filter(kind="transfer").order_by("seq")[1]
+    altered = as_json({**victim.payload, "quantity": 400})
+    for statement, params in (
+        (payload_update(connection.vendor), [altered, victim.seq]),
+        ("UPDATE registry_journalentry SET kind = 'retire' WHERE seq = %s", [victim.seq]),
+        ("UPDATE registry_journalentry SET actor_id = 1 WHERE seq = %s", [victim.seq]),
+    ):
+        with pytest.raises(DatabaseError), transaction.atomic():
+            _sql(statement, params)
+    stored = JournalEntry.objects.get(seq=victim.seq)
+    assert (stored.payload, stored.kind, stored.at) == (victim.payload, "transfer", victim.at)
+    assert stored.payload == json.loads(stored.canonical)["payload"]
+    assert dj.iso_utc(stored.at) == json.loads(stored.canonical)["at"]
+    for method in _methods():
+        r = journal.verify_journal(method=method)
+        assert (r.ok, r.fields) == (True, dj.FIELDS_GENERATED), method
+
+
 @pytest.mark.django_db
 @pytest.mark.integration
 def test_ledger_verify_names_an_entry_whose_payload_was_altered():
@@ -859,16 +887,25 @@ def test_ledger_verify_names_an_entry_whose_payload_was_altered():
     n = JournalEntry.objects.count()
     assert "Journal OK" in out.getvalue() and f"{n} entries" in out.getvalue()
 
+    # the columns made plain again (the only way to edit one alone), then the quantity of a transfer rewritten
+    make_journal_fields_plain(connection.vendor, _sql)
     victim = JournalEntry.objects.filter(kind="transfer").order_by("seq")[1]
-    JournalEntry.objects.filter(seq=victim.seq).update(payload={**victim.payload, "quantity": 400})
+    _sql(payload_update(connection.vendor), [as_json({**victim.payload, "quantity": 400}), victim.seq])
 
     for method in _methods():
         r = journal.verify_journal(method=method)
-        assert (r.ok, r.first_bad_seq, r.reason) == (False, victim.seq, dj.CONTENT_MISMATCH), method
+        assert (r.ok, r.first_bad_seq, r.reason, r.fields) == (
+            False,
+            victim.seq,
+            dj.CONTENT_MISMATCH,
+            dj.FIELDS_COMPARED,
+        ), method
+    err = io.StringIO()
     with pytest.raises(CommandError) as e:
-        call_command("ledger", "verify")
+        call_command("ledger", "verify", stderr=err)
     assert f"entry {victim.seq} " in str(e.value) and "transfer" in str(e.value)
     assert "content_mismatch" in str(e.value)
+    assert "no longer generates" in err.getvalue()
 
 
 @pytest.mark.django_db
@@ -904,9 +941,14 @@ def test_verify_finds_an_altered_hashed_text_a_broken_link_and_a_missing_entry()
 @pytest.mark.integration
 def test_a_payload_rewritten_with_the_same_value_still_verifies():
     _busy_ledger()
+    make_journal_fields_plain(connection.vendor, _sql)
     e = JournalEntry.objects.filter(kind="transfer").first()
-    e.save(update_fields=["payload"])  # the ORM spells the JSON its own way
-    assert journal.verify_journal().ok
+    # the same value in another spelling (spaces, keys in another order) is not an alteration
+    spelled = json.dumps(dict(reversed(list(e.payload.items()))), ensure_ascii=False, indent=1)
+    _sql(payload_update(connection.vendor), [spelled, e.seq])
+    for method in _methods():
+        r = journal.verify_journal(method=method)
+        assert (r.ok, r.fields) == (True, dj.FIELDS_COMPARED), method
 
 
 @pytest.mark.django_db

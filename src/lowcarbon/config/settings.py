@@ -228,8 +228,9 @@ LOGGING = {
 # Verbose names shown in the admin site header
 ADMIN_SITE_HEADER = _("Xiaolan low-carbon platform back office")
 
-# Ingest tuning
-LOWCARBON_INGEST_CHUNK = int(os.environ.get("LOWCARBON_INGEST_CHUNK", "5000"))
+# Ingest tuning: rows per chunk (one transaction each); unset or 0: the database's default
+# (metering.services.DEFAULT_CHUNK: 20,000 on PostgreSQL, 5,000 on SQLite)
+LOWCARBON_INGEST_CHUNK = int(os.environ.get("LOWCARBON_INGEST_CHUNK", "0")) or None
 
 # Absolute address of the public site, used in certificates generated outside a web request (QR codes)
 LOWCARBON_PUBLIC_BASE_URL = os.environ.get("LOWCARBON_PUBLIC_BASE_URL", "")

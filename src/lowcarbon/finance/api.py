@@ -22,6 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from lowcarbon.core.api_errors import refusal
 from lowcarbon.core.domain.errors import DomainError
 from lowcarbon.finance import services as svc
 from lowcarbon.finance.models import FinancingProject, FinancingType, Interest, ProjectKind
@@ -211,21 +212,8 @@ def _cny(value: Decimal) -> str:
 
 def _error(exc: DomainError) -> Response:
     problems = getattr(exc, "problems", None) or []
-    code = status.HTTP_400_BAD_REQUEST
-    if exc.code in FORBIDDEN_CODES:
-        code = status.HTTP_403_FORBIDDEN
-    elif exc.code in CONFLICT_CODES:
-        code = status.HTTP_409_CONFLICT
-    elif exc.code == "not_found":
-        code = status.HTTP_404_NOT_FOUND
-    return Response(
-        {
-            "detail": exc.message,
-            "code": exc.code,
-            "errors": [{"field": p.field, "message": p.message} for p in problems],
-        },
-        status=code,
-    )
+    errors = [{"field": p.field, "message": p.message} for p in problems]
+    return refusal(exc, errors, forbidden=FORBIDDEN_CODES, conflict=CONFLICT_CODES)
 
 
 def _invalid(errors: Any) -> Response:

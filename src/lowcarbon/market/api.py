@@ -217,7 +217,7 @@ def _run(request: Request, input_cls: Any, action: Any, created: int = status.HT
         return _error(exc)
 
 
-ERRORS = {400: RegistryErrorSerializer, 403: RegistryErrorSerializer}
+ERRORS = {400: RegistryErrorSerializer, 403: RegistryErrorSerializer, 409: RegistryErrorSerializer}
 
 # --- public ----------------------------------------------------------------------------------------------------------
 

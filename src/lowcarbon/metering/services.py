@@ -9,7 +9,10 @@ identical duplicate and changes nothing.
 A CSV file is read in chunks of cells and checked on arrays (`domain.vector`): rows in the common form — an
 interval reading of a known meter, once per (meter, time) — are validated, stored and rolled up without Python work
 per row; every other row (unreadable on arrays, flagged by an array check, a register reading, a duplicate, an
-unknown meter) is validated row by row by `domain.validate`, so the outcome is the same as row by row.
+unknown meter) is validated row by row by `domain.validate`, so the outcome is the same as row by row. On
+PostgreSQL the accepted rows go in by one binary COPY per chunk, and while the server writes them the next chunk of
+the file is read and parsed (`readahead`), so client and server work at the same time; the checks against stored
+readings stay in each chunk's transaction, after the previous chunk is committed.
 
 On PostgreSQL readings and daily rollups are range-partitioned (by UTC month, by year): a chunk creates the
 partitions its accepted rows need just before writing them, having taken the partition-creation lock at its start
@@ -53,6 +56,7 @@ from lowcarbon.metering.domain.validate import (
 )
 from lowcarbon.metering.models import DataFlag, IngestBatch, Meter, Quantity, QuarantinedRow, Reading
 from lowcarbon.metering.parsers import CsvRows, FileFormatError
+from lowcarbon.metering.readahead import ReadAhead
 
 log = logging.getLogger(__name__)
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
@@ -109,6 +113,14 @@ class _Context:
     accepted: int = 0
     duplicates: int = 0
     rejected: int = 0
+    #: reads the next chunk of a file ahead, at a moment the ingest would wait for the server (or None)
+    read_ahead: Callable[[], None] | None = None
+
+
+#: rows per chunk (one transaction) when neither the caller nor LOWCARBON_INGEST_CHUNK says: on PostgreSQL a chunk
+#: pays fixed costs (commit, locks, look-ups, rollup upserts) that larger chunks spread; memory stays bounded by the
+#: chunk (two chunks of a file are alive at once: the one being stored and the one read ahead)
+DEFAULT_CHUNK = {"postgresql": 20_000, "sqlite": 5_000}
 
 
 def _chunks(rows: Iterable[RawRow], size: int) -> Iterator[list[RawRow]]:
@@ -147,11 +159,14 @@ def do_ingest(
         source=source, filename=filename[:255], submitted_by=user, client_key=client_key
     )
     ctx = _Context(user=user, now=now or timezone.now(), future_tolerance=_future_tolerance())
-    size = chunk_size or settings.LOWCARBON_INGEST_CHUNK
+    size = chunk_size or settings.LOWCARBON_INGEST_CHUNK or DEFAULT_CHUNK.get(connection.vendor, 5000)
     try:
         if isinstance(rows, CsvRows):
-            for cells in rows.cell_chunks(size):
-                _ingest_cells(batch, cells, ctx)
+            # the next chunk is read and parsed while the server stores this one (`_store_fast`)
+            reads = ReadAhead(_read_chunk(cells) for cells in rows.cell_chunks(size))
+            ctx.read_ahead = reads.read_next
+            for read in reads:
+                _ingest_cells(batch, read, ctx)
         else:
             for chunk in _chunks(rows, size):
                 _ingest_chunk(batch, chunk, ctx)
@@ -310,13 +325,51 @@ class _Fast:
     export: vec.I64
     has_export: vec.Mask
 
-    def day_groups(self) -> vec.DayGroups:
-        return vec.day_groups(self.meter_id, self.ts_us, self.interval_s, self.energy, self.export)
+    #: work to do while the server stores these readings (reading the next chunk of the file)
+    meanwhile: Callable[[], None] | None = field(default=None, repr=False)
+    _daily: dict[tuple[int, date], list[Any]] | None = field(default=None, repr=False)
+
+    def daily(self) -> dict[tuple[int, date], list[Any]]:
+        """The daily rollup of these readings: (meter, local day) → [energy, export, n, covered_s, max_energy]
+        (computed once; on PostgreSQL while the server takes the readings in)."""
+        if self._daily is None:
+            g = vec.day_groups(self.meter_id, self.ts_us, self.interval_s, self.energy, self.export)
+            dec4 = vec.units_decimal
+            self._daily = {
+                (mid, vec.day_of(dn)): [dec4(energy), dec4(export), n, covered, dec4(top)]
+                for mid, dn, energy, export, n, covered, top in zip(
+                    g.meter_id.tolist(),
+                    g.day.tolist(),
+                    g.energy.tolist(),
+                    g.export.tolist(),
+                    g.n.tolist(),
+                    g.covered_s.tolist(),
+                    g.max_energy.tolist(),
+                    strict=True,
+                )
+            }
+        return self._daily
 
 
 def _load_stored_between(ranges: dict[int, tuple[datetime, datetime]]) -> dict[tuple[int, datetime], Stored]:
-    """Stored readings of each meter between two times (inclusive)."""
+    """Stored readings of each meter between two times (inclusive); one statement on PostgreSQL."""
     stored: dict[tuple[int, datetime], Stored] = {}
+    if connection.vendor == "postgresql":
+        mids = list(ranges)
+        los = [lo for lo, _ in ranges.values()]
+        his = [hi for _, hi in ranges.values()]
+        with connection.cursor() as cur:
+            # the outer bounds let the planner skip the partitions of other months
+            cur.execute(
+                f"SELECT r.meter_id, r.ts, r.energy, r.cumulative, r.export, r.interval_s "  # noqa: S608
+                f"FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) AS q(meter_id, lo, hi) "
+                f"JOIN {Reading._meta.db_table} r ON r.meter_id = q.meter_id AND r.ts >= q.lo AND r.ts <= q.hi "
+                f"WHERE r.ts >= %s AND r.ts <= %s",
+                [mids, los, his, min(los), max(his)],
+            )
+            for mid, ts, energy, cumulative, export, interval_s in cur.fetchall():
+                stored[(mid, ts)] = Stored(energy, cumulative, export, interval_s)
+        return stored
     for mid, (lo, hi) in ranges.items():
         qs = Reading.objects.filter(meter_id=mid, ts__gte=lo, ts__lte=hi).values_list(
             "ts", "energy", "cumulative", "export", "interval_s"
@@ -326,14 +379,27 @@ def _load_stored_between(ranges: dict[int, tuple[datetime, datetime]]) -> dict[t
     return stored
 
 
-def _ingest_cells(batch: IngestBatch, chunk: vec.CellChunk, ctx: _Context) -> None:
+@dataclass
+class _ReadChunk:
+    """A chunk of a CSV file as read: its cells, their columns as arrays, and the rows not readable on arrays as
+    `parse_row` reads them (by index in the chunk). Pure work, no database: done ahead (see `readahead`)."""
+
+    chunk: vec.CellChunk
+    cols: vec.CellColumns
+    parsed: dict[int, ParsedRow | Rejection]
+
+
+def _read_chunk(chunk: vec.CellChunk) -> _ReadChunk:
+    cols = vec.read_cells(chunk)
+    parsed = {i: parse_row(chunk.raw_row(i)) for i in np.flatnonzero(~cols.ok).tolist()}
+    return _ReadChunk(chunk, cols, parsed)
+
+
+def _ingest_cells(batch: IngestBatch, read: _ReadChunk, ctx: _Context) -> None:
     """One chunk of a CSV file: the common rows on arrays, the others row by row (see the module docstring)."""
+    chunk, cols, parsed = read.chunk, read.cols, read.parsed
     n = len(chunk.rows)
     ctx.total += n
-    cols = vec.read_cells(chunk)
-    parsed: dict[int, ParsedRow | Rejection] = {
-        i: parse_row(chunk.raw_row(i)) for i in np.flatnonzero(~cols.ok).tolist()
-    }
     serial_used = np.zeros(len(cols.serials), dtype=np.bool_)
     serial_used[cols.serial_code[cols.ok]] = True
     new_serials = {cols.serials[k] for k in np.flatnonzero(serial_used).tolist()}
@@ -398,6 +464,7 @@ def _ingest_cells(batch: IngestBatch, chunk: vec.CellChunk, ctx: _Context) -> No
                 checked.energy[good],
                 checked.export[good],
                 cols.has_export[idx],
+                meanwhile=ctx.read_ahead,
             )
         slow_rows = [
             p if (p := parsed.get(i)) is not None else parse_row(chunk.raw_row(i))
@@ -439,9 +506,24 @@ def _check_fast(
 
 
 def _store_fast(batch: IngestBatch, fast: _Fast) -> None:
-    """Store readings accepted on arrays in one bulk statement (COPY on PostgreSQL)."""
+    """Store readings accepted on arrays in one bulk statement (binary COPY on PostgreSQL)."""
     table = Reading._meta.db_table
     columns = "(meter_id, ts, interval_s, energy, cumulative, export, export_cumulative, batch_id)"
+    if connection.vendor == "postgresql":
+        partitions.ensure_partitions(months_of_us(fast.ts_us))
+        data = vec.copy_binary_readings(
+            fast.meter_id, fast.ts_us, fast.interval_s, fast.energy, fast.export, fast.has_export, batch.pk
+        )
+        with (
+            connection.cursor() as cur,
+            cur.cursor.copy(f"COPY {table} {columns} FROM STDIN (FORMAT BINARY)") as copy,
+        ):
+            copy.write(data)
+            # while the server writes the rows: their daily rollup, the next chunk of the file
+            fast.daily()
+            if fast.meanwhile is not None:
+                fast.meanwhile()
+        return
     energy = vec.format_units(fast.energy)
     if fast.has_export.any():
         text = np.array(vec.format_units(fast.export), dtype=object)
@@ -449,26 +531,6 @@ def _store_fast(batch: IngestBatch, fast: _Fast) -> None:
         export: list[str | None] = text.tolist()
     else:
         export = [None] * len(energy)
-    if connection.vendor == "postgresql":
-        partitions.ensure_partitions(months_of_us(fast.ts_us))
-        null = "\\N"
-        ts = vec.format_ts(fast.ts_us, "T")
-        lines = map(
-            "\t".join,
-            zip(
-                fast.meter_id.astype(str).tolist(),
-                (t + "Z" for t in ts),
-                fast.interval_s.astype(str).tolist(),
-                energy,
-                repeat(null),
-                (null if e is None else e for e in export),
-                repeat(null),
-                repeat(str(batch.pk)),
-            ),
-        )
-        with connection.cursor() as cur, cur.cursor.copy(f"COPY {table} {columns} FROM STDIN") as copy:
-            copy.write("\n".join(lines) + "\n")
-        return
     sql = f"INSERT INTO {table} {columns} VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"  # noqa: S608
     params = list(
         zip(
@@ -511,7 +573,7 @@ def _store(batch: IngestBatch, outcome: Outcome, ctx: _Context, fast: _Fast | No
     if fast is not None and len(fast.meter_id):
         _store_fast(batch, fast)
         ctx.accepted += len(fast.meter_id)
-    groups = None if fast is None or not len(fast.meter_id) else fast.day_groups()
+    fast_daily = None if fast is None or not len(fast.meter_id) else fast.daily()
     if outcome.accepted:
         columns = "(meter_id, ts, interval_s, energy, cumulative, export, export_cumulative, batch_id)"
         table = Reading._meta.db_table
@@ -551,8 +613,8 @@ def _store(batch: IngestBatch, outcome: Outcome, ctx: _Context, fast: _Fast | No
             ]
             with connection.cursor() as cur:
                 cur.executemany(sql, params)
-    if outcome.accepted or groups is not None:
-        _update_rollups(outcome.accepted, ctx, groups)
+    if outcome.accepted or fast_daily is not None:
+        _update_rollups(outcome.accepted, ctx, fast_daily)
     if outcome.rejections:
         QuarantinedRow.objects.bulk_create(
             [
@@ -585,22 +647,11 @@ def local_day(c: Candidate) -> date:
     return (c.ts - timedelta(seconds=c.interval_s) + LOCAL_OFFSET).date()
 
 
-def _update_rollups(accepted: list[Candidate], ctx: _Context, groups: vec.DayGroups | None = None) -> None:
-    daily: dict[tuple[int, date], list[Any]] = {}
+def _update_rollups(
+    accepted: list[Candidate], ctx: _Context, fast_daily: dict[tuple[int, date], list[Any]] | None = None
+) -> None:
+    daily: dict[tuple[int, date], list[Any]] = {} if fast_daily is None else fast_daily
     monthly: dict[tuple[int, date], list[Any]] = {}
-    if groups is not None:
-        dec4 = vec.units_decimal
-        for mid, dn, energy, export, n, covered, top in zip(
-            groups.meter_id.tolist(),
-            groups.day.tolist(),
-            groups.energy.tolist(),
-            groups.export.tolist(),
-            groups.n.tolist(),
-            groups.covered_s.tolist(),
-            groups.max_energy.tolist(),
-            strict=True,
-        ):
-            daily[(mid, vec.day_of(dn))] = [dec4(energy), dec4(export), n, covered, dec4(top)]
     zero = Decimal(0)
     offset = LOCAL_OFFSET
     for c in accepted:
@@ -665,6 +716,12 @@ def _update_rollups(accepted: list[Candidate], ctx: _Context, groups: vec.DayGro
     _flag_gaps(list(daily), ctx)
 
 
+def _pg_array(values: Iterable[Any]) -> str:
+    """A PostgreSQL array literal of numbers or dates (`{1,2.5000,2024-01-01}`), cast by the statement: one text
+    parameter instead of one adapted parameter per element."""
+    return "{" + ",".join(map(str, values)) + "}"
+
+
 def _upsert_rollups_pg(
     daily: dict[tuple[int, date], list[Any]], monthly: dict[tuple[int, date], list[Any]]
 ) -> None:
@@ -681,9 +738,9 @@ def _upsert_rollups_pg(
             "max_energy = CASE WHEN excluded.max_energy > metering_dailyrollup.max_energy "
             "THEN excluded.max_energy ELSE metering_dailyrollup.max_energy END",
             [
-                [mid for mid, _ in daily],
-                [day for _, day in daily],
-                *([v[k] for v in daily.values()] for k in range(5)),
+                _pg_array(mid for mid, _ in daily),
+                _pg_array(day for _, day in daily),
+                *(_pg_array(v[k] for v in daily.values()) for k in range(5)),
             ],
         )
         cur.execute(
@@ -695,9 +752,9 @@ def _upsert_rollups_pg(
             "n_readings = metering_monthlyrollup.n_readings + excluded.n_readings, "
             "covered_s = metering_monthlyrollup.covered_s + excluded.covered_s",
             [
-                [mid for mid, _ in monthly],
-                [month for _, month in monthly],
-                *([v[k] for v in monthly.values()] for k in range(4)),
+                _pg_array(mid for mid, _ in monthly),
+                _pg_array(month for _, month in monthly),
+                *(_pg_array(v[k] for v in monthly.values()) for k in range(4)),
             ],
         )
 

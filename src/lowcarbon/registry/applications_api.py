@@ -24,6 +24,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from lowcarbon.core.api_errors import refusal
 from lowcarbon.core.domain.errors import DomainError
 from lowcarbon.pv import access
 from lowcarbon.pv import services as pv_services
@@ -255,14 +256,7 @@ def _error(exc: DomainError) -> Response:
         }
         for r in refusals
     ]
-    code = status.HTTP_400_BAD_REQUEST
-    if exc.code in FORBIDDEN_CODES:
-        code = status.HTTP_403_FORBIDDEN
-    elif exc.code in CONFLICT_CODES:
-        code = status.HTTP_409_CONFLICT
-    elif exc.code == "not_found":
-        code = status.HTTP_404_NOT_FOUND
-    return Response({"detail": exc.message, "code": exc.code, "errors": errors}, status=code)
+    return refusal(exc, errors, forbidden=FORBIDDEN_CODES, conflict=CONFLICT_CODES)
 
 
 def _invalid(errors: Any) -> Response:

@@ -2,14 +2,17 @@
 the database, exported as JSON Lines that anyone can re-check without the platform.
 
 Appends are serialised: on PostgreSQL by a transaction-scoped advisory lock taken before the last entry is read
-(held until the caller's transaction ends), on SQLite by its IMMEDIATE write transactions. Each row stores, besides
-its fields, the canonical text that was hashed; verification recomputes every hash from that text, checks the links
-and the sequence, and checks that the fields (seq, time, kind, actor, payload) still say what the text says, so an
-edit of the payload column alone is found too.
+(held until the caller's transaction ends), on SQLite by its IMMEDIATE write transactions. Each row stores the
+canonical text that was hashed; its time, kind, actor and payload are columns the database generates from that text
+(models.JournalField), so they cannot be edited on their own. Verification recomputes every hash from the text,
+checks the links and the sequence, and checks that the fields still say what the text says: by checking that the
+table still generates them (one look at the schema), or, where the table was altered so that it no longer does,
+entry by entry, so that an edit of the payload column alone is found too.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -28,6 +31,8 @@ from django.utils import timezone
 
 from lowcarbon.registry.domain.journal import (
     CONTENT_MISMATCH,
+    FIELDS_COMPARED,
+    FIELDS_GENERATED,
     GENESIS,
     HASH_MISMATCH,
     HOW_TO_VERIFY,
@@ -116,21 +121,20 @@ def append_many(entries: Sequence[tuple[str, dict[str, Any], Any]]) -> list[Jour
             at = timezone.now()
         seq, prev_hash = (int(last_seq), str(last_hash)) if last_seq is not None else (0, GENESIS)
         at_text = iso_utc(at)
-        stored_at = connection.ops.adapt_datetimefield_value(at)
         for kind, data, payload_text, actor_id in prepared:
             seq += 1
             content = entry_content(seq, at_text, kind, actor_id, payload_text)
             digest = entry_hash(prev_hash, content)
-            rows.append([seq, stored_at, kind, actor_id, payload_text, prev_hash, digest, content])
+            rows.append([seq, prev_hash, digest, content])
             out.append(_entry(seq, at, kind, actor_id, data, prev_hash, digest, content))
             prev_hash = digest
-        columns = "(seq, at, kind, actor_id, payload, prev_hash, hash, canonical)"
+        columns = "(seq, prev_hash, hash, canonical)"  # the other columns are generated from the hashed text
         if postgres:  # COPY: one stream for the whole run
             with cur.copy(f"COPY {_TABLE} {columns} FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
         else:
-            marks = "(%s, %s, %s, %s, %s, %s, %s, %s)"
+            marks = "(%s, %s, %s, %s)"
             for i in range(0, len(rows), 500):
                 chunk = rows[i : i + 500]
                 cur.execute(
@@ -231,6 +235,17 @@ def verify_journal(
 
 def _verify(method: str, chain_only: bool, chunk_size: int) -> VerifyResult:
     last_seq, last_hash = head()
+    generated = not chain_only and fields_generated()
+    # the fields are compared entry by entry only where the table no longer generates them from the hashed text
+    compare = not chain_only and not generated
+    result = _verify_chain(method, last_seq, last_hash, not compare, chunk_size)
+    fields = FIELDS_GENERATED if generated else FIELDS_COMPARED if compare else ""
+    return dataclasses.replace(result, fields=fields)
+
+
+def _verify_chain(
+    method: str, last_seq: int, last_hash: str, chain_only: bool, chunk_size: int
+) -> VerifyResult:
     if connection.vendor == "postgresql" and method in ("auto", "sql"):
         try:
             with transaction.atomic():
@@ -242,6 +257,71 @@ def _verify(method: str, chain_only: bool, chunk_size: int) -> VerifyResult:
     elif method == "sql":
         raise ValueError("the sql verification method needs PostgreSQL")
     return _verify_stream(last_seq, chain_only, chunk_size)
+
+
+#: the journal's columns that the database generates from the hashed text
+GENERATED_FIELDS = ("at", "kind", "actor_id", "payload")
+
+
+def fields_generated() -> bool:
+    """Whether the journal table still generates time, kind, actor and payload from the hashed text, each with the
+    model's expression, as stored generated columns of a table (not a view). Then no entry's fields can differ
+    from its text, and verification need not compare them one by one. Anything else (an expression dropped or
+    changed, a view in the table's place, a database that cannot be asked) answers False."""
+    editor = connection.SchemaEditorClass(connection, collect_sql=True)
+    expected: dict[str, str] = {}
+    for name in GENERATED_FIELDS:
+        field = JournalEntry._meta.get_field(name)
+        sql, params = editor.column_sql(JournalEntry, field, include_default=False)
+        if sql is None or params:
+            return False
+        expected[field.column] = sql
+    try:
+        if connection.vendor == "sqlite":
+            return _sqlite_generates(editor, expected)
+        if connection.vendor == "postgresql":
+            with transaction.atomic():
+                return _postgres_generates(editor, expected)
+    except DatabaseError:
+        return False
+    return False
+
+
+def _sqlite_generates(editor: Any, expected: dict[str, str]) -> bool:
+    with connection.cursor() as cur:
+        cur.execute("SELECT type, sql FROM sqlite_master WHERE name = %s", [_TABLE])
+        row = cur.fetchone()
+    if row is None or row[0] != "table":
+        return False
+    return all(f"{editor.quote_name(column)} {sql}" in row[1] for column, sql in expected.items())
+
+
+_PG_GENERATED = """
+SELECT c.relname, c.relkind, a.attname, a.attgenerated, pg_get_expr(d.adbin, d.adrelid)
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid
+LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+WHERE a.attrelid IN (%s::regclass, 'pg_temp.lowcarbon_journal_shape'::regclass)
+  AND a.attname = ANY(%s) AND NOT a.attisdropped"""
+
+
+def _postgres_generates(editor: Any, expected: dict[str, str]) -> bool:
+    """Compares the table's generation expressions, as PostgreSQL prints them, with those of a temporary table
+    made from the model's definitions (so that the comparison does not depend on how a version prints them)."""
+    columns = ", ".join(f"{editor.quote_name(column)} {sql}" for column, sql in expected.items())
+    with connection.cursor() as cur:
+        cur.execute(f"CREATE TEMPORARY TABLE lowcarbon_journal_shape (seq bigint, canonical text, {columns})")
+        try:
+            cur.execute(_PG_GENERATED, [_TABLE, list(expected)])
+            rows = cur.fetchall()
+        finally:
+            cur.execute("DROP TABLE pg_temp.lowcarbon_journal_shape")
+    live = {name: (kind, gen, expr) for rel, kind, name, gen, expr in rows if rel == _TABLE}
+    shape = {name: expr for rel, _kind, name, _gen, expr in rows if rel != _TABLE}
+    return set(live) == set(shape) == set(expected) and all(
+        kind in ("r", "p") and gen == "s" and expr is not None and expr == shape[name]
+        for name, (kind, gen, expr) in live.items()
+    )
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------------------------

@@ -716,9 +716,14 @@ def _select(
     methodology: str | None = None,
     for_update: bool = True,
 ) -> ds.Selection[_Candidate]:
-    """Lock the account's held blocks that carry `lock` (by default: unreserved ones), or the named ones, and choose
-    the units to take, oldest first (vintage, series, first number). Refuses, naming the figures, when they do not
-    suffice. `for_update=False` only reads (a plan, see `preview_reservation`)."""
+    """Choose the units to take from the account's held blocks that carry `lock` (by default: unreserved ones), or
+    from the named ones, oldest first (vintage, series, first number), and lock the chosen blocks. Refuses, naming
+    the figures, when they do not suffice. `for_update=False` only reads (a plan, see `preview_reservation`).
+
+    The caller holds the account's lock. The candidates are read without locks and only the chosen blocks are
+    locked, then checked to be still held here with the same reservation (a block changed in between, which the
+    account lock should prevent, makes the choice run again): an account holding many small blocks costs one
+    row lock per block taken, not one per block held."""
     where = "account_id = %s AND state = %s AND locked_by = %s"
     params: list[Any] = [account.pk, HELD, lock]
     if vintage is not None:
@@ -733,26 +738,52 @@ def _select(
             raise DomainError("block_unavailable", _("Name at least one block."), field="block_ids")
         where += f" AND id IN ({_marks(len(wanted))})"
         params += wanted
+    for _attempt in range(_SELECT_ATTEMPTS):
+        with journal.fast_cursor() as cur:
+            cur.execute(
+                f"SELECT {_q(*_CANDIDATE_COLUMNS)} FROM {_T_BLOCK} WHERE {where} "  # noqa: S608
+                f"ORDER BY {_q(*OLDEST_FIRST)}",
+                params,
+            )
+            candidates = [_Candidate(*row) for row in cur.fetchall()]
+        if block_ids is not None:
+            missing = set(wanted) - {c.pk for c in candidates}
+            if missing:
+                _refuse_blocks(account, sorted(missing))
+        selection = ds.choose_blocks(candidates, quantity)
+        if not selection.sufficient:
+            raise DomainError(
+                "insufficient_units",
+                _("Account %(account)s has %(available)d units available; %(asked)d asked.")
+                % {"account": account.number, "available": selection.available, "asked": quantity},
+                field="quantity",
+            )
+        if not for_update or _lock_chosen(account, lock, [t.block.pk for t in selection.takes]):
+            return selection
+    raise DomainError(
+        "busy",
+        _("The units of account %(account)s changed while they were being chosen; try again.")
+        % {"account": account.number},
+    )
+
+
+#: how many times `_select` chooses again when a chosen block changed before it was locked
+_SELECT_ATTEMPTS = 3
+
+
+def _lock_chosen(account: RegistryAccount, lock: str, ids: list[int]) -> bool:
+    """Lock the chosen blocks (in id order); whether every one is still held in the account with the reservation
+    `lock` (a row changed meanwhile is re-read by PostgreSQL under the lock and fails the condition)."""
+    ids = sorted(ids)
+    postgres = connection.vendor == "postgresql"
     with journal.fast_cursor() as cur:
         cur.execute(
-            f"SELECT {_q(*_CANDIDATE_COLUMNS)} FROM {_T_BLOCK} WHERE {where} "  # noqa: S608
-            f"ORDER BY {_q(*OLDEST_FIRST)}{_for_update() if for_update else ''}",
-            params,
+            f"SELECT id FROM {_T_BLOCK} WHERE "  # noqa: S608
+            + ("id = ANY(%s)" if postgres else f"id IN ({_marks(len(ids))})")
+            + f" AND account_id = %s AND state = %s AND locked_by = %s ORDER BY id{_for_update()}",
+            [*([ids] if postgres else ids), account.pk, HELD, lock],
         )
-        candidates = [_Candidate(*row) for row in cur.fetchall()]
-    if block_ids is not None:
-        missing = set(wanted) - {c.pk for c in candidates}
-        if missing:
-            _refuse_blocks(account, sorted(missing))
-    selection = ds.choose_blocks(candidates, quantity)
-    if not selection.sufficient:
-        raise DomainError(
-            "insufficient_units",
-            _("Account %(account)s has %(available)d units available; %(asked)d asked.")
-            % {"account": account.number, "available": selection.available, "asked": quantity},
-            field="quantity",
-        )
-    return selection
+        return len(cur.fetchall()) == len(ids)
 
 
 def _refuse_blocks(account: RegistryAccount, ids: list[int]) -> None:

@@ -23,6 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from lowcarbon.core.api_errors import refusal
 from lowcarbon.core.domain.errors import DomainError
 from lowcarbon.registry import ledger
 from lowcarbon.registry.ledger_views import LIVE_STATES, is_repeat, journal_entry, my_accounts, pick_account
@@ -249,19 +250,8 @@ def _absolute(request: Any, path: str) -> str:
 
 
 def _error(exc: DomainError) -> Response:
-    code = status.HTTP_400_BAD_REQUEST
-    if exc.code in FORBIDDEN_CODES:
-        code = status.HTTP_403_FORBIDDEN
-    elif exc.code in CONFLICT_CODES:
-        code = status.HTTP_409_CONFLICT
-    return Response(
-        {
-            "detail": exc.message,
-            "code": exc.code,
-            "errors": [{"field": exc.field, "code": exc.code, "message": exc.message}],
-        },
-        status=code,
-    )
+    errors = [{"field": exc.field, "code": exc.code, "message": exc.message}]
+    return refusal(exc, errors, forbidden=FORBIDDEN_CODES, conflict=CONFLICT_CODES)
 
 
 def _invalid(errors: Any) -> Response:

@@ -220,13 +220,13 @@ class SerialBlock(models.Model):
         CANCELLED = "cancelled", _("Cancelled")
         SPLIT = "split", _("Split")
 
-    series = models.CharField(_("series"), max_length=80, db_index=True)
+    series = models.CharField(_("series"), max_length=80)
     start = models.PositiveBigIntegerField(_("first number"))
     end = models.PositiveBigIntegerField(_("last number"))
-    state = models.CharField(
-        _("state"), max_length=10, choices=State.choices, default=State.HELD, db_index=True
-    )
-    account = models.ForeignKey(RegistryAccount, on_delete=models.PROTECT, related_name="blocks")
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.HELD)
+    account = models.ForeignKey(
+        RegistryAccount, on_delete=models.PROTECT, related_name="blocks", db_index=False
+    )  # indexed first in (account, state)
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
     )
@@ -254,7 +254,14 @@ class SerialBlock(models.Model):
                 fields=["series", "start"], condition=~models.Q(state="split"), name="block_live_start_unique"
             ),
         ]
-        indexes = [models.Index(fields=["account", "state"], name="block_account_state_idx")]
+        # Every index is paid for by each transfer (a split inserts two rows and updates one), so there are only
+        # those that queries use: the account's holdings, the lineage, look-ups by series (exact, no LIKE), and the
+        # unique live start that guards the numbers. No index on the state alone (four values) or on the account
+        # alone (the first column of account+state).
+        indexes = [
+            models.Index(fields=["account", "state"], name="block_account_state_idx"),
+            models.Index(fields=["series"], name="block_series_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.serial
@@ -327,17 +334,80 @@ class IdempotentRequest(models.Model):
         ]
 
 
+class JournalField(models.Func):
+    """One field of a journal entry, computed by the database from the entry's hashed text (`canonical`): time,
+    kind, actor and payload are stored generated columns, so they cannot be altered on their own (an UPDATE of
+    them is refused) and always say what the hashed text says. `name` is one of FIELDS."""
+
+    #: per field, the expression on PostgreSQL and on SQLite; %(c)s is the canonical column. The hashed text starts
+    #: '{"actor_id":<int|null>,"at":"YYYY-MM-DDTHH:MM:SS.ffffffZ","kind":"<snake_case>","payload":' (keys sorted),
+    #: so on PostgreSQL actor, time and kind are found by position without parsing the JSON (only the payload is
+    #: parsed). The SQLite expressions have no ", " in them: Django's SQLite introspection splits a table's
+    #: definition into columns at ", ".
+    FIELDS = {
+        "at": (
+            "timezone('UTC', make_timestamp("
+            + ", ".join(
+                f'substr(%(c)s, strpos(%(c)s, \',"at":"\') + {offset}, {width})::{kind}'
+                for offset, width, kind in (
+                    (7, 4, "integer"),
+                    (12, 2, "integer"),
+                    (15, 2, "integer"),
+                    (18, 2, "integer"),
+                    (21, 2, "integer"),
+                    (24, 9, "double precision"),
+                )
+            )
+            + "))",
+            "replace(substr(json_extract(%(c)s,'$.at'),1,26),'T',' ')",
+        ),
+        "kind": (
+            "split_part(split_part(%(c)s, '\"kind\":\"', 2), '\"', 1)",
+            "json_extract(%(c)s,'$.kind')",
+        ),
+        "actor_id": (
+            "(nullif(split_part(substr(%(c)s, 13), ',', 1), 'null'))::bigint",
+            "json_extract(%(c)s,'$.actor_id')",
+        ),
+        "payload": ("((%(c)s)::jsonb -> 'payload')", "json_extract(%(c)s,'$.payload')"),
+    }
+
+    def __init__(self, name: str, **extra: object) -> None:
+        if name not in self.FIELDS:
+            raise ValueError(f"not a journal field: {name!r}")
+        self.name = name
+        super().__init__(models.F("canonical"), **extra)  # type: ignore[arg-type]
+
+    def as_sql(self, compiler, connection, **extra):  # type: ignore[no-untyped-def,override]
+        postgres, sqlite = self.FIELDS[self.name]
+        template = {"postgresql": postgres, "sqlite": sqlite}.get(connection.vendor)
+        if template is None:
+            raise NotImplementedError(f"journal fields on {connection.vendor}")
+        column, params = compiler.compile(self.source_expressions[0])
+        return template.replace("%(c)s", column), list(params)
+
+
 class JournalEntry(models.Model):
-    """One registry change, appended to a hash chain: hash = SHA-256(previous hash ‖ canonical JSON of the entry)."""
+    """One registry change, appended to a hash chain: hash = SHA-256(previous hash ‖ canonical JSON of the entry).
+    The hashed text (`canonical`) is the record; `at`, `kind`, `actor_id` and `payload` are generated from it by the
+    database, for queries."""
 
     seq = models.BigIntegerField(primary_key=True)
-    at = models.DateTimeField()
-    kind = models.CharField(max_length=30)
-    actor_id = models.BigIntegerField(null=True)
-    payload = models.JSONField()
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
     canonical = models.TextField(default="", editable=False, help_text="the exact text that was hashed")
+    at = models.GeneratedField(
+        expression=JournalField("at"), output_field=models.DateTimeField(), db_persist=True
+    )
+    kind = models.GeneratedField(
+        expression=JournalField("kind"), output_field=models.CharField(max_length=30), db_persist=True
+    )
+    actor_id = models.GeneratedField(
+        expression=JournalField("actor_id"), output_field=models.BigIntegerField(null=True), db_persist=True
+    )
+    payload = models.GeneratedField(
+        expression=JournalField("payload"), output_field=models.JSONField(), db_persist=True
+    )
 
     class Meta:
         ordering = ["seq"]

@@ -59,6 +59,7 @@ class CellChunk:
     rows: list[list[str]]
     numbers: list[int]
     _columns: dict[str, Sequence[str]] | None = field(default=None, repr=False)
+    _ragged: Mask | None = field(default=None, repr=False)
 
     def raw_row(self, i: int) -> RawRow:
         """Row i exactly as the row-by-row reader gives it."""
@@ -67,10 +68,11 @@ class CellChunk:
 
     def ragged(self) -> Mask:
         """Rows whose number of cells differs from the header's (they go row by row)."""
-        width = len(self.names)
-        lens = np.fromiter(map(len, self.rows), dtype=np.int64, count=len(self.rows))
-        out: Mask = lens != width
-        return out
+        if self._ragged is None:
+            width = len(self.names)
+            lens = np.fromiter(map(len, self.rows), dtype=np.int64, count=len(self.rows))
+            self._ragged = lens != width
+        return self._ragged
 
     def column(self, name: str) -> Sequence[str] | None:
         """The cells of a field (the last header column of that name, as in the row-by-row reader), or None."""
@@ -92,12 +94,15 @@ class CellChunk:
 # ---- parsing text columns -------------------------------------------------------------------------------------
 
 
-def _codes(cells: Sequence[str], width: int) -> tuple[Codes, I64]:
-    """Cells as an (n × width) matrix of code points (cut at width) and their lengths."""
+def _codes(cells: Sequence[str], width: int, shrink: bool = False) -> tuple[Codes, I64]:
+    """Cells as an (n × width) matrix of code points (cut at width) and their lengths; with `shrink`, only as wide
+    as the longest cell when that is narrower."""
     n = len(cells)
     lens = np.fromiter(map(len, cells), dtype=np.int64, count=n)
     if n == 0:
         return np.zeros((0, width), dtype=np.uint32), lens
+    if shrink:
+        width = max(1, min(width, int(lens.max())))
     arr = np.array(cells, dtype=f"<U{width}") if int(lens.max()) <= width else _cut(cells, lens, width)
     return arr.view(np.uint32).reshape(n, width), lens
 
@@ -188,11 +193,13 @@ def parse_quantities(cells: Sequence[str]) -> tuple[Mask, Mask, I64]:
     An empty cell is readable and absent. Signs, exponents, separators, spaces, more decimals, more integer digits
     than can be stored: not readable here (the row goes row by row, where a too large value is refused)."""
     n = len(cells)
-    c, lens = _codes(cells, 17)
+    c, lens = _codes(
+        cells, 17, shrink=True
+    )  # no wider than the longest cell: the columns past it hold nothing
     if n == 0:
         z = np.zeros(0, dtype=np.bool_)
         return z, z, np.zeros(0, dtype=np.int64)
-    j = np.arange(17)
+    j = np.arange(c.shape[1])
     inside = j[None, :] < lens[:, None]
     dot = (c == 46) & inside
     dig = _digit(c) & inside
@@ -350,6 +357,97 @@ def format_ts(ts_us: I64, sep: str = " ") -> list[str]:
     return codes.view("<U19").ravel().tolist()
 
 
+#: PostgreSQL binary COPY: the file header (signature, flags, no extension) and trailer
+PG_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8
+PG_COPY_TRAILER = b"\xff\xff"
+#: µs from 1970-01-01 to 2000-01-01 UTC (PostgreSQL's timestamp epoch)
+PG_EPOCH_US = 946_684_800 * US
+_NUMERIC: list[tuple[str, str] | tuple[str, str, tuple[int]]] = [
+    ("len", ">i4"),
+    ("ndigits", ">i2"),
+    ("weight", ">i2"),
+    ("sign", ">i2"),
+    ("dscale", ">i2"),
+    ("d", ">i2", (4,)),
+]
+
+
+def _reading_dtype(with_export: bool) -> np.dtype[np.void]:
+    fields: list[tuple[str, object]] = [
+        ("nfields", ">i2"),
+        ("meter_len", ">i4"),
+        ("meter_id", ">i8"),
+        ("ts_len", ">i4"),
+        ("ts", ">i8"),
+        ("interval_len", ">i4"),
+        ("interval_s", ">i4"),
+        ("energy", np.dtype(_NUMERIC)),
+        ("cumulative_len", ">i4"),
+        ("export", np.dtype(_NUMERIC) if with_export else ">i4"),
+        ("export_cumulative_len", ">i4"),
+        ("batch_len", ">i4"),
+        ("batch_id", ">i8"),
+    ]
+    return np.dtype(fields)
+
+
+def _numeric_fields(out: npt.NDArray[np.void], units: I64) -> None:
+    """0.0001-unit integers (0 ≤ v < 10**16) as PostgreSQL binary numerics of four base-10000 digits, weight 2,
+    display scale 4 (the server strips the leading and trailing zero digits, as when it reads the text form)."""
+    out["len"] = 16
+    out["ndigits"] = 4
+    out["weight"] = 2
+    out["sign"] = 0
+    out["dscale"] = 4
+    whole = units // 10_000
+    digits = np.stack((whole // 10**8, whole // 10**4 % 10**4, whole % 10**4, units % 10_000), axis=1)
+    out["d"] = digits
+
+
+def copy_binary_readings(
+    meter_id: I64, ts_us: I64, interval_s: I64, energy: I64, export: I64, has_export: Mask, batch_id: int
+) -> bytes:
+    """Readings as one PostgreSQL binary COPY stream (header, rows, trailer) for the columns (meter_id, ts,
+    interval_s, energy, cumulative, export, export_cumulative, batch_id); cumulative and export_cumulative NULL,
+    export NULL where has_export is False. Quantities in 0.0001 units (0 ≤ v < 10**16), times whole µs."""
+    parts: list[npt.NDArray[np.void]] = []
+    sizes: list[int] = []
+    for with_export in (False, True):
+        rows = np.flatnonzero(has_export == with_export)
+        dtype = _reading_dtype(with_export)
+        rec = np.zeros(len(rows), dtype=dtype)
+        rec["nfields"] = 8
+        rec["meter_len"] = 8
+        rec["meter_id"] = meter_id[rows]
+        rec["ts_len"] = 8
+        rec["ts"] = ts_us[rows] - PG_EPOCH_US
+        rec["interval_len"] = 4
+        rec["interval_s"] = interval_s[rows]
+        _numeric_fields(rec["energy"], energy[rows])
+        rec["cumulative_len"] = -1
+        if with_export:
+            _numeric_fields(rec["export"], export[rows])
+        else:
+            rec["export"] = -1
+        rec["export_cumulative_len"] = -1
+        rec["batch_len"] = 8
+        rec["batch_id"] = batch_id
+        parts.append(rec)
+        sizes.append(dtype.itemsize)
+    plain, exported = parts
+    if not len(exported) or not len(plain):
+        body = (plain if len(plain) else exported).tobytes()
+    else:  # rows in their order, each in its own layout
+        size = np.where(has_export, sizes[1], sizes[0]).astype(np.int64)
+        start = np.cumsum(size) - size
+        buf = np.empty(int(size.sum()), dtype=np.uint8)
+        for rows_of, rec, width in ((~has_export, plain, sizes[0]), (has_export, exported, sizes[1])):
+            at = start[rows_of][:, None] + np.arange(width)[None, :]
+            buf[at] = rec.view(np.uint8).reshape(len(rec), width)
+        body = buf.tobytes()
+    return PG_COPY_HEADER + body + PG_COPY_TRAILER
+
+
 def units_decimal(v: int) -> Decimal:
     """A 0.0001-unit integer as a Decimal with four places."""
     return Decimal(v).scaleb(-4)
@@ -403,16 +501,32 @@ def read_cells(chunk: CellChunk) -> CellColumns:
         c = chunk.column(name)
         return none if c is None else c
 
+    # a field the file does not have reads as empty cells everywhere, without looking at them
+    def yes() -> Mask:
+        return np.ones(n, dtype=np.bool_)
+
+    def empty(name: str) -> Mask:
+        c = chunk.column(name)
+        return yes() if c is None else is_empty(c)
+
+    def quantities(name: str) -> tuple[Mask, Mask, I64]:
+        c = chunk.column(name)
+        return (yes(), ~yes(), np.zeros(n, dtype=np.int64)) if c is None else parse_quantities(c)
+
+    def minutes_of(name: str) -> tuple[Mask, I64]:
+        c = chunk.column(name)
+        return (yes(), np.zeros(n, dtype=np.int64)) if c is None else parse_minutes(c)
+
     ok = ~chunk.ragged()
     s_ok, serials, serial_code = _distinct(col("meter_serial"), "strip")
     u_ok, units, unit_code = _distinct(col("unit"), "unit")
-    tz_empty = is_empty(col("tz"))
+    tz_empty = empty("tz")
     t_ok, ts_us = parse_timestamps(col("timestamp"), tz_empty)
-    e_ok, e_present, energy = parse_quantities(col("energy"))
-    x_ok, x_present, export = parse_quantities(col("export"))
-    m_ok, minutes = parse_minutes(col("interval_minutes"))
+    e_ok, e_present, energy = quantities("energy")
+    x_ok, x_present, export = quantities("export")
+    m_ok, minutes = minutes_of("interval_minutes")
     ok &= s_ok & u_ok & t_ok & e_ok & e_present & x_ok & m_ok
-    ok &= is_empty(col("cumulative")) & is_empty(col("export_cumulative"))
+    ok &= empty("cumulative") & empty("export_cumulative")
     return CellColumns(
         ok=ok,
         serials=serials,

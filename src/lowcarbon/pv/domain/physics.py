@@ -15,12 +15,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from hashlib import sha1
+from importlib.metadata import version
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
-import pvlib
-from pvlib import clearsky, irradiance, pvsystem, solarposition, temperature
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# pandas and pvlib take about 0.6 s to import: they are imported where the profiles are computed, not when the
+# platform starts (every command and page would wait for them otherwise)
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -122,13 +127,15 @@ def orientation_key(latitude: Decimal, longitude: Decimal, tilt: Decimal, azimut
 
 def model_version(system_efficiency: Decimal) -> str:
     """Identifier of the chain, pvlib version and efficiency that produced a cached profile (≤ 40 chars, §4.4)."""
-    text = f"{MODEL_ID}/pvlib{pvlib.__version__}/pr{system_efficiency.normalize()}"
+    text = f"{MODEL_ID}/pvlib{version('pvlib')}/pr{system_efficiency.normalize()}"
     if len(text) > 40:
         text = f"{MODEL_ID}/{sha1(text.encode(), usedforsecurity=False).hexdigest()[:24]}"
     return text
 
 
 def _hour_grid(year: int) -> tuple[pd.DatetimeIndex, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    import pandas as pd
+
     """Mid-hour local timestamps of a calendar year with the day-of-year index and month of each hour."""
     starts = pd.date_range(f"{year}-01-01", f"{year + 1}-01-01", freq="1h", inclusive="left", tz=TIMEZONE)
     mid = starts + pd.Timedelta(minutes=30)
@@ -163,6 +170,9 @@ def _hourly_ac_per_kwp(
     """Clear-sky AC power (kW per kWp) of N orientations at one location for the daytime hours (domain.md §4.4).
 
     Returns the daytime mask over `times` and an array of shape (daytime hours, N)."""
+    import pvlib
+    from pvlib import clearsky, irradiance, pvsystem, solarposition, temperature
+
     solpos = solarposition.get_solarposition(times, latitude, longitude)
     apparent_zenith = np.asarray(solpos["apparent_zenith"], dtype=np.float64)
     solar_azimuth = np.asarray(solpos["azimuth"], dtype=np.float64)
@@ -282,6 +292,8 @@ def hourly_clear_sky_ac_per_kwp(
     )
     hourly = np.zeros(len(times), dtype=np.float64)
     hourly[day] = ac[:, 0]
+    import pandas as pd
+
     starts = times - pd.Timedelta(minutes=30)
     return list(starts.to_pydatetime()), hourly
 

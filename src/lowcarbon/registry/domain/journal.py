@@ -32,6 +32,10 @@ TRUNCATED = "truncated"
 #: the entry at the head an earlier verification reached has another hash now: entries up to it were replaced
 ANCHOR_MISMATCH = "anchor_mismatch"
 
+#: how an entry's fields were checked against its hashed text (VerifyResult.fields)
+FIELDS_GENERATED = "generated"
+FIELDS_COMPARED = "compared"
+
 #: the header line of an exported journal file tells how to recompute the hashes
 HOW_TO_VERIFY = (
     "For each entry line in order: content = JSON of the object {seq, at, kind, actor_id, payload} taken from the "
@@ -125,6 +129,9 @@ class VerifyResult:
     reason: str = ""
     head_hash: str = GENESIS
     missing_through: int | None = None
+    #: how the entries' fields were held to their hashed text: FIELDS_GENERATED (the database computes them from
+    #: it, and the schema says so), FIELDS_COMPARED (entry by entry), or "" (not checked: chain only)
+    fields: str = ""
 
 
 def verify_contents(

@@ -14,6 +14,7 @@ from lowcarbon.registry import journal
 from lowcarbon.registry.domain.journal import (
     ANCHOR_MISMATCH,
     CONTENT_MISMATCH,
+    FIELDS_COMPARED,
     HASH_MISMATCH,
     PREV_LINK_BROKEN,
     SEQ_GAP,
@@ -122,6 +123,15 @@ class Command(BaseCommand):
             raise CommandError(str(exc))
         seconds = time.perf_counter() - started
         _record_run(started_at, method, chain_only, result, "")
+        if result.fields == FIELDS_COMPARED:
+            self.stderr.write(
+                self.style.WARNING(
+                    _(
+                        "Warning: the journal table no longer generates time, kind, actor and payload from the "
+                        "hashed text (its definition was altered); every entry's fields were compared instead."
+                    )
+                )
+            )
         if result.ok:
             self.stdout.write(
                 self.style.SUCCESS(
