@@ -13,7 +13,7 @@ import pytest
 from django.db import connection
 
 from lowcarbon.metering.domain import vector as vec
-from lowcarbon.metering.readahead import ReadAhead
+from lowcarbon.metering.domain.readahead import ReadAhead
 
 # ---- read ahead ---------------------------------------------------------------------------------------------------
 

@@ -11,8 +11,8 @@ interval reading of a known meter, once per (meter, time) — are validated, sto
 per row; every other row (unreadable on arrays, flagged by an array check, a register reading, a duplicate, an
 unknown meter) is validated row by row by `domain.validate`, so the outcome is the same as row by row. On
 PostgreSQL the accepted rows go in by one binary COPY per chunk, and while the server writes them the next chunk of
-the file is read and parsed (`readahead`), so client and server work at the same time; the checks against stored
-readings stay in each chunk's transaction, after the previous chunk is committed.
+the file is read and parsed (`domain.readahead`), so client and server work at the same time; the checks against
+stored readings stay in each chunk's transaction, after the previous chunk is committed.
 
 On PostgreSQL readings and daily rollups are range-partitioned (by UTC month, by year): a chunk creates the
 partitions its accepted rows need just before writing them, having taken the partition-creation lock at its start
@@ -42,6 +42,7 @@ from lowcarbon.core.params import MissingParameter, param_value
 from lowcarbon.metering import partitions
 from lowcarbon.metering.domain import vector as vec
 from lowcarbon.metering.domain.partitions import local_years_of_us, months_of_us
+from lowcarbon.metering.domain.readahead import ReadAhead
 from lowcarbon.metering.domain.validate import (
     Candidate,
     MeterSpec,
@@ -56,7 +57,6 @@ from lowcarbon.metering.domain.validate import (
 )
 from lowcarbon.metering.models import DataFlag, IngestBatch, Meter, Quantity, QuarantinedRow, Reading
 from lowcarbon.metering.parsers import CsvRows, FileFormatError
-from lowcarbon.metering.readahead import ReadAhead
 
 log = logging.getLogger(__name__)
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
@@ -382,7 +382,7 @@ def _load_stored_between(ranges: dict[int, tuple[datetime, datetime]]) -> dict[t
 @dataclass
 class _ReadChunk:
     """A chunk of a CSV file as read: its cells, their columns as arrays, and the rows not readable on arrays as
-    `parse_row` reads them (by index in the chunk). Pure work, no database: done ahead (see `readahead`)."""
+    `parse_row` reads them (by index in the chunk). Pure work, no database: done ahead (see `domain.readahead`)."""
 
     chunk: vec.CellChunk
     cols: vec.CellColumns
