@@ -124,10 +124,11 @@ def machine() -> str:
 
 def run_clients(
     script: str, env: dict[str, str], threads: int, procs: int, argv: Callable[[int, int], list[str]]
-) -> tuple[list[float], dict[str, int], list[str]]:
+) -> tuple[list[float], dict[str, int], list[str], dict[str, int]]:
     """Parent side: spread `threads` client threads over `procs` processes `script --child *argv(i, n)` (process
     i with n threads), wait until every process is set up, start them together, and merge what they report
-    (`client_threads`): latencies of the successful calls, refusals by code, errors."""
+    (`client_threads`): latencies of the successful calls, refusals by code, errors, and the sums of the
+    processes' own counters (a report's "counters", when it has them)."""
     per = [threads // procs + (1 if i < threads % procs else 0) for i in range(procs)]
     running = [
         subprocess.Popen(
@@ -149,6 +150,7 @@ def run_clients(
     lat: list[float] = []
     refused: dict[str, int] = {}
     errors: list[str] = []
+    counters: dict[str, int] = {}
     for p in running:
         out, _ = p.communicate()
         r = json.loads(out.strip().splitlines()[-1])
@@ -156,7 +158,9 @@ def run_clients(
         errors += r["errors"]
         for k, v in r["refused"].items():
             refused[k] = refused.get(k, 0) + v
-    return lat, refused, errors
+        for k, v in r.get("counters", {}).items():
+            counters[k] = counters.get(k, 0) + v
+    return lat, refused, errors, counters
 
 
 def client_threads(

@@ -130,7 +130,7 @@ def bench_takes(args: argparse.Namespace) -> dict:
     env = _common.fresh_db("postgres", PG_DB)
     try:
         setup = child(env, "setup", str(args.sellers), str(args.listings), str(args.size), str(args.threads))
-        lat, refused, errors = _common.run_clients(
+        lat, refused, errors, _counters = _common.run_clients(
             __file__, env, args.threads, args.procs, lambda i, n: ["takes", str(n), str(args.seconds), str(i)]
         )
         check = child(env, "check")

@@ -179,7 +179,13 @@ def child_transfer_run(threads: int, seconds: float, seed: int, async_commit: bo
 
         return prepare
 
-    return _common.client_threads(threads, seconds, seed, make_op)
+    before = (ledger._TRANSFERS.batches, ledger._TRANSFERS.combined)
+    out = _common.client_threads(threads, seconds, seed, make_op)
+    out["counters"] = {
+        "transactions": ledger._TRANSFERS.batches - before[0],
+        "combined": ledger._TRANSFERS.combined - before[1],
+    }
+    return out
 
 
 def checks_text(check: dict) -> str:
@@ -197,7 +203,7 @@ def bench_transfers(args: argparse.Namespace) -> list[dict]:
     env = fresh_db("postgres")
     try:
         child(env, "transfer-setup", str(args.accounts), str(args.units))
-        lat, refused, errors = _common.run_clients(
+        lat, refused, errors, counters = _common.run_clients(
             __file__,
             env,
             args.threads,
@@ -227,11 +233,14 @@ def bench_transfers(args: argparse.Namespace) -> list[dict]:
         "refused": refused,
         "errors": errors,
         "check": check,
+        "transactions": counters.get("transactions", 0),
+        "per_transaction": counters.get("combined", 0) / max(counters.get("transactions", 0), 1),
     }
     print(
         f"transfers: {row['rate']:,.0f}/s over {args.seconds:.0f} s ({len(lat):,} transfers, {args.threads} threads "
         f"in {args.procs} process(es), {args.accounts} accounts); latency p50 {row['p50_ms']:.1f} ms, "
-        f"p95 {row['p95_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms; refused {refused}; errors {errors}; "
+        f"p95 {row['p95_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms; {row['per_transaction']:.1f} transfers per "
+        f"transaction; refused {refused}; errors {errors}; "
         f"Project Origin 150/s → ×{row['rate'] / PROJECT_ORIGIN_RATE:.1f}; after: {check}",
         flush=True,
     )
@@ -246,8 +255,8 @@ def bench_transfers(args: argparse.Namespace) -> list[dict]:
         f"≥ {TRANSFER_TARGET_RATE:,} /s",
         row["rate"] >= TRANSFER_TARGET_RATE,
         what=f"registry transfers per second, {setting}, {args.accounts} accounts, PostgreSQL",
-        detail=f"{len(lat):,} transfers in {args.seconds:g} s; ×{row['rate'] / PROJECT_ORIGIN_RATE:.1f} Project "
-        f"Origin's 150 /s; {health}",
+        detail=f"{len(lat):,} transfers in {args.seconds:g} s, {row['per_transaction']:.1f} per transaction on "
+        f"average; ×{row['rate'] / PROJECT_ORIGIN_RATE:.1f} Project Origin's 150 /s; {health}",
     )
     emit(
         "transfers_p95",

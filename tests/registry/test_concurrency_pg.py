@@ -152,6 +152,65 @@ def test_one_client_key_sent_by_many_threads_moves_units_once():
     assert [ledger.balance(a) for a in accounts] == [43, 57]
 
 
+def test_one_client_key_sent_by_many_processes_at_once_moves_units_once():
+    """As separate processes do (each its own batches): the twins race for the key in the database; the losers'
+    transactions fail on the unique key and answer with the winner's transfer."""
+    _, owners, accounts, _ = _holders(2, 50)
+    results: list[object] = []
+    barrier = threading.Barrier(8)
+
+    def work() -> None:
+        try:
+            req = ledger._transfer_request(accounts[0], accounts[1], 7, owners[0], "same-key", None)
+            barrier.wait(30)
+            results.extend(ledger._settle_transfers([req]))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            results.append(exc)
+        finally:
+            connection.close()
+
+    _run([threading.Thread(target=work) for _ in range(8)])
+    assert all(isinstance(r, Transfer) for r in results), results
+    assert len(results) == 8 and len({r.pk for r in results}) == 1
+    assert Transfer.objects.count() == 1
+    assert [ledger.balance(a) for a in accounts] == [43, 57]
+
+
+def test_concurrent_transfers_of_one_process_share_transactions_and_each_gets_its_own():
+    _, owners, accounts, _ = _holders(2 * THREADS, 40)
+    batches, combined = ledger._TRANSFERS.batches, ledger._TRANSFERS.combined
+    got: dict[int, list[int]] = {k: [] for k in range(THREADS)}
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(THREADS)
+
+    def work(k: int) -> None:
+        src, dst = 2 * k, 2 * k + 1
+        try:
+            barrier.wait(30)
+            for q in range(1, 9):  # 36 units in 8 transfers
+                t = ledger.do_transfer(
+                    from_account=accounts[src], to_account=accounts[dst], quantity=q, actor=owners[src]
+                )
+                assert (t.from_account.pk, t.to_account.pk, t.quantity) == (accounts[src].pk, accounts[dst].pk, q)
+                got[k].append(t.pk)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    _run([threading.Thread(target=work, args=(k,)) for k in range(THREADS)])
+    assert not errors, errors
+    runs = ledger._TRANSFERS.batches - batches
+    assert ledger._TRANSFERS.combined - combined == THREADS * 8
+    assert runs < THREADS * 8, "concurrent transfers should have shared transactions"
+    for k in range(THREADS):
+        rows = Transfer.objects.filter(pk__in=got[k]).order_by("pk")
+        assert [(r.from_account_id, r.quantity) for r in rows] == [(accounts[2 * k].pk, q) for q in range(1, 9)]
+        assert ledger.balance(accounts[2 * k]) == 4 and ledger.balance(accounts[2 * k + 1]) == 76
+    result = journal.verify_journal(method="stream")
+    assert result.ok and result.count == 2 * 2 * THREADS + THREADS * 8
+
+
 def test_cancellation_racing_with_transfers_cancels_every_unit_of_the_application():
     admin, owners, accounts, apps = _holders(4, 40)
     target_app = apps[0]

@@ -39,7 +39,7 @@ from lowcarbon.registry.domain.journal import (
     PREV_LINK_BROKEN,
     SEQ_GAP,
     VerifyResult,
-    canonical_json,
+    canonical_text,
     check_anchor,
     entry_content,
     entry_hash,
@@ -59,6 +59,11 @@ _KIND = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
 _TABLE = JournalEntry._meta.db_table
 
 
+#: psycopg's threshold for preparing a statement by itself, set on connections the registry uses: in effect never,
+#: so that only the hot statements run through `execute_prepared` are prepared (Django leaves preparing off altogether)
+_EXPLICIT_ONLY = 2**31 - 1
+
+
 @contextmanager
 def fast_cursor() -> Iterator[Any]:
     """A cursor on Django's connection, in its current transaction, for the registry's frequent short statements.
@@ -66,11 +71,22 @@ def fast_cursor() -> Iterator[Any]:
     the text on the client, which for these statements costs about as much as running them. Elsewhere Django's."""
     if connection.vendor == "postgresql":
         connection.ensure_connection()
-        with psycopg.Cursor(connection.connection) as cur:
+        raw = connection.connection
+        if raw.prepare_threshold is None:
+            raw.prepare_threshold = _EXPLICIT_ONLY
+        with psycopg.Cursor(raw) as cur:
             yield cur
     else:
         with connection.cursor() as cur:
             yield cur
+
+
+def execute_prepared(cur: Any, sql: str, params: Sequence[Any] = ()) -> Any:
+    """Run one of the registry's hot statements (fixed text) on a `fast_cursor`: on PostgreSQL prepared once per
+    connection, so that the server parses and plans it once instead of at every call."""
+    if connection.vendor == "postgresql":
+        return cur.execute(sql, params, prepare=True)
+    return cur.execute(sql, params)
 
 
 def append(kind: str, payload: dict[str, Any], actor: Any = None) -> JournalEntry:
@@ -83,7 +99,8 @@ def append(kind: str, payload: dict[str, Any], actor: Any = None) -> JournalEntr
     actor_id = _actor_id(actor)
     # one round trip: lock, read the head with a fresh snapshot, hash, insert (migration 0002)
     with fast_cursor() as cur:
-        cur.execute(
+        execute_prepared(
+            cur,
             "SELECT o_seq, o_at, o_prev, o_hash, o_content FROM registry_journal_append(%s, %s, %s, %s, %s)",
             [JOURNAL_LOCK_KEY, kind, f'"{kind}"', actor_id, payload_text],
         )
@@ -94,8 +111,9 @@ def append(kind: str, payload: dict[str, Any], actor: Any = None) -> JournalEntr
 
 
 def append_many(entries: Sequence[tuple[str, dict[str, Any], Any]]) -> list[JournalEntry]:
-    """Append several entries in order (an issuance run): one lock, one read of the head, multi-row inserts. Same
-    chain, same texts as one `append` after the other."""
+    """Append several entries in order (transfers settled together, an issuance run): one lock, one read of the
+    head, one insert (on PostgreSQL, a few entries in one call of `registry_journal_append_many`). Same chain, same
+    texts as one `append` after the other."""
     postgres = connection.vendor == "postgresql"
     if postgres and len(entries) == 1:
         kind, payload, actor = entries[0]
@@ -107,6 +125,27 @@ def append_many(entries: Sequence[tuple[str, dict[str, Any], Any]]) -> list[Jour
     out: list[JournalEntry] = []
     rows: list[list[Any]] = []
     with fast_cursor() as cur:
+        if postgres and len(prepared) <= _ARRAY_INSERT_MAX:
+            # a few entries (transfers settled together): lock, head, texts, hashes and insert in one round trip
+            # (migration 0006); the texts are the same bytes entry_content makes
+            execute_prepared(
+                cur,
+                "SELECT o_seq, o_at, o_prev, o_hash, o_content FROM registry_journal_append_many(%s, %s::text[], "
+                "%s::text[], %s::bigint[], %s::text[])",
+                [
+                    JOURNAL_LOCK_KEY,
+                    [p[0] for p in prepared],
+                    [f'"{p[0]}"' for p in prepared],
+                    [p[3] for p in prepared],
+                    [p[2] for p in prepared],
+                ],
+            )
+            for (kind, data, _text, actor_id), (seq, at, prev_hash, digest, content) in zip(
+                prepared, cur.fetchall(), strict=True
+            ):
+                out.append(_entry(seq, at, kind, actor_id, data, prev_hash, digest, content))
+            appended.send(sender=JournalEntry, entries=out)
+            return out
         if postgres:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", [JOURNAL_LOCK_KEY])
             cur.execute(
@@ -129,7 +168,7 @@ def append_many(entries: Sequence[tuple[str, dict[str, Any], Any]]) -> list[Jour
             out.append(_entry(seq, at, kind, actor_id, data, prev_hash, digest, content))
             prev_hash = digest
         columns = "(seq, prev_hash, hash, canonical)"  # the other columns are generated from the hashed text
-        if postgres:  # COPY: one stream for the whole run
+        if postgres:  # COPY: one stream for a whole run
             with cur.copy(f"COPY {_TABLE} {columns} FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
@@ -145,6 +184,11 @@ def append_many(entries: Sequence[tuple[str, dict[str, Any], Any]]) -> list[Jour
     return out
 
 
+#: up to this many entries, append_many appends them with one call of the database's function on PostgreSQL;
+#: more (an issuance run) are hashed here and go by COPY
+_ARRAY_INSERT_MAX = 200
+
+
 def _require_transaction() -> None:
     if not connection.in_atomic_block:
         raise TransactionManagementError("journal.append must run inside the caller's transaction.atomic()")
@@ -158,7 +202,7 @@ def _prepare(kind: str, payload: dict[str, Any]) -> tuple[dict[str, Any], str]:
     data = normalise(payload)
     if not isinstance(data, dict):
         raise TypeError("a journal payload is a mapping")
-    return data, canonical_json(data)
+    return data, canonical_text(data)
 
 
 def _entry(

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import uuid4
 
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Case, F, IntegerField, Q, Sum, Value, When
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.lookups import In
@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from lowcarbon.accounts.models import Membership
+from lowcarbon.core.domain.combining import Combiner
 from lowcarbon.core.domain.errors import DomainError
 from lowcarbon.registry import journal
 from lowcarbon.registry.domain import serials as ds
@@ -114,10 +115,17 @@ def lock_accounts(ids: Iterable[int]) -> list[int]:
     if not wanted:
         return []
     with journal.fast_cursor() as cur:
-        cur.execute(
-            f"SELECT id FROM {_T_ACCOUNT} WHERE id IN ({_marks(len(wanted))}) ORDER BY id{_for_update()}",  # noqa: S608
-            wanted,
-        )
+        if connection.vendor == "postgresql":
+            journal.execute_prepared(
+                cur,
+                f"SELECT id FROM {_T_ACCOUNT} WHERE id = ANY(%s) ORDER BY id{_for_update()}",  # noqa: S608
+                [wanted],
+            )
+        else:
+            cur.execute(
+                f"SELECT id FROM {_T_ACCOUNT} WHERE id IN ({_marks(len(wanted))}) ORDER BY id{_for_update()}",  # noqa: S608
+                wanted,
+            )
         return [r[0] for r in cur.fetchall()]
 
 
@@ -244,9 +252,9 @@ def _insert_record(
 
 
 def _insert_transfers(
-    rows: Sequence[tuple[int, int, int, Sequence[int]]], actor_id: int, at: Any
+    rows: Sequence[tuple[int, int, int, Sequence[int], int]], at: Any
 ) -> list[tuple[int, str]]:
-    """Insert many transfers (from, to, quantity, moved block ids) with their block links and permanent numbers;
+    """Insert many transfers (from, to, quantity, moved block ids, actor id) with their block links and permanent numbers;
     on PostgreSQL in one statement, elsewhere one by one. Returns (id, number) in the order given."""
     if connection.vendor != "postgresql":
         return [
@@ -263,30 +271,32 @@ def _insert_transfers(
                 "transfer_id",
                 blocks,
             )
-            for f, t, q, blocks in rows
+            for f, t, q, blocks, actor_id in rows
         ]
     table = Transfer._meta.db_table
     links = Transfer.blocks.through._meta.db_table
     head = f"TR-{timezone.localdate().year}-"
-    link_ord = [i for i, (_f, _t, _q, blocks) in enumerate(rows, 1) for _b in blocks]
-    link_block = [b for _f, _t, _q, blocks in rows for b in blocks]
+    link_ord = [i for i, row in enumerate(rows, 1) for _b in row[3]]
+    link_block = [b for row in rows for b in row[3]]
     with journal.fast_cursor() as cur:
-        cur.execute(
-            f"WITH n AS MATERIALIZED (SELECT v.ord, nextval(pg_get_serial_sequence(%s, 'id')) AS id, v.f, v.t, v.q "  # noqa: S608
-            "FROM unnest(%s::bigint[], %s::bigint[], %s::int[]) WITH ORDINALITY AS v (f, t, q, ord)), "
+        journal.execute_prepared(
+            cur,
+            f"WITH n AS MATERIALIZED (SELECT v.ord, nextval(pg_get_serial_sequence(%s, 'id')) AS id, v.f, v.t, v.q, "  # noqa: S608
+            "v.a FROM unnest(%s::bigint[], %s::bigint[], %s::int[], %s::bigint[]) WITH ORDINALITY "
+            "AS v (f, t, q, a, ord)), "
             f"r AS (INSERT INTO {table} (id, number, from_account_id, to_account_id, quantity, actor_id, created_at) "
             "SELECT n.id, %s || CASE WHEN n.id < 1000000 THEN lpad(n.id::text, 6, '0') ELSE n.id::text END, "
-            "n.f, n.t, n.q, %s, %s FROM n ORDER BY n.ord RETURNING id, number), "
+            "n.f, n.t, n.q, n.a, %s FROM n ORDER BY n.ord RETURNING id, number), "
             f"l AS (INSERT INTO {links} (transfer_id, serialblock_id) "
             "SELECT n.id, l.b FROM unnest(%s::bigint[], %s::bigint[]) AS l (ord, b) JOIN n ON n.ord = l.ord) "
             "SELECT n.ord, r.id, r.number FROM r JOIN n ON n.id = r.id ORDER BY n.ord",
             [
                 table,
-                [f for f, _t, _q, _b in rows],
-                [t for _f, t, _q, _b in rows],
-                [q for _f, _t, q, _b in rows],
+                [row[0] for row in rows],
+                [row[1] for row in rows],
+                [row[2] for row in rows],
+                [row[4] for row in rows],
                 head,
-                actor_id,
                 at,
                 link_ord,
                 link_block,
@@ -773,17 +783,8 @@ _SELECT_ATTEMPTS = 3
 
 def _lock_chosen(account: RegistryAccount, lock: str, ids: list[int]) -> bool:
     """Lock the chosen blocks (in id order); whether every one is still held in the account with the reservation
-    `lock` (a row changed meanwhile is re-read by PostgreSQL under the lock and fails the condition)."""
-    ids = sorted(ids)
-    postgres = connection.vendor == "postgresql"
-    with journal.fast_cursor() as cur:
-        cur.execute(
-            f"SELECT id FROM {_T_BLOCK} WHERE "  # noqa: S608
-            + ("id = ANY(%s)" if postgres else f"id IN ({_marks(len(ids))})")
-            + f" AND account_id = %s AND state = %s AND locked_by = %s ORDER BY id{_for_update()}",
-            [*([ids] if postgres else ids), account.pk, HELD, lock],
-        )
-        return len(cur.fetchall()) == len(ids)
+    `lock`."""
+    return _lock_blocks(dict.fromkeys(ids, account.pk), lock)
 
 
 def _refuse_blocks(account: RegistryAccount, ids: list[int]) -> None:
@@ -843,64 +844,40 @@ def _take(
                 + ("WHERE id = ANY(%s)" if postgres else f"WHERE id IN ({_marks(len(moved))})"),
                 [to_account_id, state, set_lock, now, *([moved] if postgres else moved)],
             )
-        for t in selection.takes:
-            if t.whole:
-                continue
-            parent = t.block
-            part, rest = ds.split_range(parent.start, parent.end, t.quantity)
-            if postgres:  # one statement: the parent becomes split, then its children are inserted from it
-                cur.execute(
-                    f"WITH p AS (UPDATE {_T_BLOCK} SET state = %s, changed_at = %s WHERE id = %s "  # noqa: S608
-                    "RETURNING id, series, vintage, application_id, system_id, project_code, methodology_code, "
-                    f"factor_code) INSERT INTO {_T_BLOCK} ({_q(*_CHILD_COLUMNS)}) "
-                    "SELECT p.series, v.s, v.e, p.vintage, p.application_id, p.system_id, p.project_code, "
-                    "p.methodology_code, p.factor_code, v.st, v.acc, p.id, v.lk, %s, %s FROM p, "
-                    "(VALUES (%s::bigint, %s::bigint, %s::varchar, %s::bigint, %s::varchar), "
-                    "(%s::bigint, %s::bigint, %s::varchar, %s::bigint, %s::varchar)) AS v (s, e, st, acc, lk) "
-                    f"RETURNING id, {_q('start')}",
-                    [SPLIT, now, parent.pk, now, now, part.start, part.end, state, to_account_id, set_lock]
-                    + [rest.start, rest.end, HELD, source.pk, keep_lock],
+    splits = [
+        _Split(t.block, *ds.split_range(t.block.start, t.block.end, t.quantity), to_account_id, source.pk)
+        for t in selection.takes
+        if not t.whole
+    ]
+    children = _split_blocks(splits, now, state=state, set_lock=set_lock, keep_lock=keep_lock)
+    for sp in splits:
+        parent, part, rest = sp.parent, sp.part, sp.rest
+        moved_id, kept_id = children[parent.pk]
+        moved.append(moved_id)
+        if kept is not None:
+            kept.append(
+                _Candidate(
+                    kept_id,
+                    parent.series,
+                    rest.start,
+                    rest.end,
+                    parent.vintage,
+                    parent.application_id,
+                    parent.system_id,
+                    parent.project_code,
+                    parent.methodology_code,
+                    parent.factor_code,
                 )
-            else:
-                cur.execute(
-                    f"UPDATE {_T_BLOCK} SET state = %s, changed_at = %s WHERE id = %s",  # noqa: S608
-                    [SPLIT, now, parent.pk],
-                )
-                marks = f"({_marks(len(_CHILD_COLUMNS))})"
-                cur.execute(
-                    f"INSERT INTO {_T_BLOCK} ({_q(*_CHILD_COLUMNS)}) VALUES {marks}, {marks} "  # noqa: S608
-                    f"RETURNING id, {_q('start')}",
-                    [
-                        *_child_row(parent, part, state, to_account_id, now, set_lock),
-                        *_child_row(parent, rest, HELD, source.pk, now, keep_lock),
-                    ],
-                )
-            ids = {int(start): int(pk) for pk, start in cur.fetchall()}  # RETURNING order is not guaranteed
-            moved.append(ids[part.start])
-            if kept is not None:
-                kept.append(
-                    _Candidate(
-                        ids[rest.start],
-                        parent.series,
-                        rest.start,
-                        rest.end,
-                        parent.vintage,
-                        parent.application_id,
-                        parent.system_id,
-                        parent.project_code,
-                        parent.methodology_code,
-                        parent.factor_code,
-                    )
-                )
-            lines.append(
-                {
-                    "block": ids[part.start],
-                    "serial": ds.serial_text(parent.series, part.start, part.end),
-                    "quantity": part.quantity,
-                    "split_from": parent.serial,
-                    "kept": ds.serial_text(parent.series, rest.start, rest.end),
-                }
             )
+        lines.append(
+            {
+                "block": moved_id,
+                "serial": ds.serial_text(parent.series, part.start, part.end),
+                "quantity": part.quantity,
+                "split_from": parent.serial,
+                "kept": ds.serial_text(parent.series, rest.start, rest.end),
+            }
+        )
     return moved, lines
 
 
@@ -927,6 +904,110 @@ def _child_row(
     ]
 
 
+@dataclass(frozen=True)
+class _Split:
+    """A partial take: `part` of the parent goes to `to_account`, `rest` stays in `keep_account`."""
+
+    parent: _Candidate
+    part: ds.Range
+    rest: ds.Range
+    to_account: int
+    keep_account: int
+
+
+def _split_blocks(
+    splits: Sequence[_Split], now: Any, *, state: str = HELD, set_lock: str = "", keep_lock: str = ""
+) -> dict[int, tuple[int, int]]:
+    """Mark each parent `split` and insert its two children pointing to it (domain.md §3.7): the moved part (state
+    `state`, reservation `set_lock`) and the kept part (held, reservation `keep_lock`). On PostgreSQL one statement
+    for all, elsewhere two per split. Returns parent id → (moved child id, kept child id)."""
+    out: dict[int, tuple[int, int]] = {}
+    if not splits:
+        return out
+    with journal.fast_cursor() as cur:
+        if connection.vendor == "postgresql":
+            journal.execute_prepared(
+                cur,
+                "WITH v AS (SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], "  # noqa: S608
+                "%s::bigint[], %s::bigint[], %s::bigint[]) AS v (parent, ps, pe, rs, re, acc, keep_acc)), "
+                f"p AS (UPDATE {_T_BLOCK} AS b SET state = %s, changed_at = %s WHERE b.id = ANY(%s::bigint[]) "
+                "RETURNING b.id, b.series, b.vintage, b.application_id, b.system_id, b.project_code, "
+                f"b.methodology_code, b.factor_code) INSERT INTO {_T_BLOCK} ({_q(*_CHILD_COLUMNS)}) "
+                "SELECT p.series, c.s, c.e, p.vintage, p.application_id, p.system_id, p.project_code, "
+                "p.methodology_code, p.factor_code, c.st, c.acc, p.id, c.lk, %s, %s FROM p JOIN v ON v.parent = p.id "
+                "CROSS JOIN LATERAL (VALUES (v.ps, v.pe, %s::varchar, v.acc, %s::varchar), "
+                "(v.rs, v.re, %s::varchar, v.keep_acc, %s::varchar)) AS c (s, e, st, acc, lk) "
+                f"RETURNING id, parent_id, {_q('start')}",
+                [
+                    [sp.parent.pk for sp in splits],
+                    [sp.part.start for sp in splits],
+                    [sp.part.end for sp in splits],
+                    [sp.rest.start for sp in splits],
+                    [sp.rest.end for sp in splits],
+                    [sp.to_account for sp in splits],
+                    [sp.keep_account for sp in splits],
+                    SPLIT,
+                    now,
+                    [sp.parent.pk for sp in splits],
+                    now,
+                    now,
+                    state,
+                    set_lock,
+                    HELD,
+                    keep_lock,
+                ],
+            )
+            rows = cur.fetchall()
+        else:
+            rows = []
+            marks = f"({_marks(len(_CHILD_COLUMNS))})"
+            for sp in splits:
+                cur.execute(
+                    f"UPDATE {_T_BLOCK} SET state = %s, changed_at = %s WHERE id = %s",  # noqa: S608
+                    [SPLIT, now, sp.parent.pk],
+                )
+                cur.execute(
+                    f"INSERT INTO {_T_BLOCK} ({_q(*_CHILD_COLUMNS)}) VALUES {marks}, {marks} "  # noqa: S608
+                    f"RETURNING id, parent_id, {_q('start')}",
+                    [
+                        *_child_row(sp.parent, sp.part, state, sp.to_account, now, set_lock),
+                        *_child_row(sp.parent, sp.rest, HELD, sp.keep_account, now, keep_lock),
+                    ],
+                )
+                rows += cur.fetchall()
+    ids = {
+        (int(parent), int(start)): int(pk) for pk, parent, start in rows
+    }  # RETURNING order is not guaranteed
+    for sp in splits:
+        out[sp.parent.pk] = (ids[(sp.parent.pk, sp.part.start)], ids[(sp.parent.pk, sp.rest.start)])
+    return out
+
+
+def _move_whole(moves: Sequence[tuple[int, int]], now: Any) -> None:
+    """Move whole blocks (block id, to account) to their new accounts, held and unreserved: on PostgreSQL one
+    statement for all, elsewhere one per receiving account."""
+    if not moves:
+        return
+    with journal.fast_cursor() as cur:
+        if connection.vendor == "postgresql":
+            journal.execute_prepared(  # found by primary key, whatever the planner thinks of the arrays
+                cur,
+                f"UPDATE {_T_BLOCK} SET account_id = (%s::bigint[])[array_position(%s::bigint[], id)], "  # noqa: S608
+                "state = %s, locked_by = '', changed_at = %s WHERE id = ANY(%s::bigint[])",
+                [[m[1] for m in moves], [m[0] for m in moves], HELD, now, [m[0] for m in moves]],
+            )
+            return
+        by_account: dict[int, list[int]] = {}
+        for block, account in moves:
+            by_account.setdefault(account, []).append(block)
+        for account, ids in by_account.items():
+            cur.execute(
+                f"UPDATE {_T_BLOCK} SET account_id = %s, state = %s, locked_by = '', changed_at = %s "  # noqa: S608
+                f"WHERE id IN ({_marks(len(ids))})",
+                [account, HELD, now, *ids],
+            )
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # transfers
 
@@ -941,7 +1022,30 @@ def do_transfer(
     block_ids: Sequence[int] | None = None,
 ) -> Transfer:
     """Move `quantity` units from one account to another, oldest first (or from the named blocks), splitting the
-    last block when only part of it moves. Only someone who may act for the sending account can do it."""
+    last block when only part of it moves. Only someone who may act for the sending account can do it.
+
+    Called outside a transaction, the transfer is settled together with the transfers other threads of this
+    process ask for at the same moment (`_TRANSFERS`: one transaction, one statement per kind of row and one
+    commit for all of them); each caller still gets its own transfer or its own refusal, and a transfer is
+    committed when this returns. Called inside a transaction, it is settled alone, in that transaction."""
+    req = _transfer_request(from_account, to_account, quantity, actor, client_key, block_ids)
+    if not connection.in_atomic_block:
+        return _TRANSFERS.submit(req)
+    outcome = _settle_transfers([req])[0]
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
+
+
+def _transfer_request(
+    from_account: RegistryAccount,
+    to_account: RegistryAccount,
+    quantity: int,
+    actor: Any,
+    client_key: str,
+    block_ids: Sequence[int] | None,
+) -> _TransferRequest:
+    """A transfer asked for, checked for what needs no lock: quantity, accounts, the actor's right, the key."""
     quantity = _check_quantity(quantity)
     if from_account.pk == to_account.pk:
         raise DomainError("same_account", _("A transfer needs two different accounts."), field="to_account")
@@ -951,73 +1055,289 @@ def do_transfer(
             _("You may not move units out of account %(account)s.") % {"account": from_account.number},
         )
     key = _check_key(client_key)
-    request = {
-        "from": from_account.number,
-        "to": to_account.number,
-        "quantity": quantity,
-        "blocks": sorted(int(b) for b in block_ids) if block_ids is not None else None,
-    }
-    return _run_idempotent(
+    wanted = list(dict.fromkeys(int(b) for b in block_ids)) if block_ids is not None else None
+    if wanted == []:
+        raise DomainError("block_unavailable", _("Name at least one block."), field="block_ids")
+    return _TransferRequest(
+        from_account,
+        to_account,
+        quantity,
         actor,
-        "transfer",
         key,
-        request,
-        lambda: _transfer(from_account, to_account, quantity, actor, key, request, block_ids),
-        lambda done: Transfer.objects.get(pk=done["transfer"]),
+        {
+            "from": from_account.number,
+            "to": to_account.number,
+            "quantity": quantity,
+            "blocks": sorted(int(b) for b in block_ids) if block_ids is not None else None,
+        },
+        wanted,
     )
 
 
-def _transfer(
-    source: RegistryAccount,
-    target: RegistryAccount,
-    quantity: int,
-    actor: Any,
-    key: str,
-    request: dict[str, Any],
-    block_ids: Sequence[int] | None,
-) -> Transfer:
-    lock_accounts([source.pk, target.pk])
-    selection = _select(source, quantity, block_ids)
-    moved, lines = _take(selection, source=source, to_account_id=target.pk, state=HELD)
+@dataclass(frozen=True, eq=False)
+class _TransferRequest:
+    source: RegistryAccount
+    target: RegistryAccount
+    quantity: int
+    actor: Any
+    key: str
+    request: dict[str, Any]
+    block_ids: list[int] | None
+
+
+def _transfer_conflicts(req: _TransferRequest) -> tuple[Any, ...]:
+    """Two transfers that touch the same account (or repeat one client key) are settled in different batches."""
+    keys: tuple[Any, ...] = (("account", req.source.pk), ("account", req.target.pk))
+    if req.key:
+        keys += (("key", req.actor.pk, req.key),)
+    return keys
+
+
+#: the process's transfers, settled in batches (see do_transfer); at most 64 per transaction
+_TRANSFERS: Combiner[_TransferRequest, Transfer] = Combiner(
+    lambda reqs: _settle_transfers(reqs), conflicts=_transfer_conflicts, limit=64
+)
+
+
+def _settle_transfers(reqs: Sequence[_TransferRequest]) -> list[Transfer | BaseException]:
+    """Settle transfers that share no account: requests repeated under a client key get their earlier transfer,
+    the others are settled in one transaction; a refusal (units not there, blocks not held…) concerns only its
+    own request. Should the transaction fail as a whole (a twin of a keyed request committed meanwhile by another
+    process, or any database error), each request is settled again alone, so that one cannot fail the others."""
+    out: list[Transfer | BaseException | None] = [None] * len(reqs)
+    todo: list[int] = []
+    for i, req in enumerate(reqs):
+        try:
+            done = _replayed(req.actor, "transfer", req.key, req.request)
+        except DomainError as exc:
+            out[i] = exc
+            continue
+        if done is not None:
+            out[i] = Transfer.objects.get(pk=done["transfer"])
+        else:
+            todo.append(i)
+    if todo:
+        try:
+            with transaction.atomic():
+                settled = _transfer_batch([reqs[i] for i in todo])
+        except DatabaseError:
+            if len(todo) > 1:
+                settled = [_settle_alone(reqs[i]) for i in todo]
+            else:
+                req = reqs[todo[0]]
+                try:  # a concurrent twin of this keyed request won the key: its transfer is the answer
+                    done = _replayed(req.actor, "transfer", req.key, req.request)
+                except DomainError as exc:
+                    settled = [exc]
+                else:
+                    if done is None:
+                        raise
+                    settled = [Transfer.objects.get(pk=done["transfer"])]
+        for i, outcome in zip(todo, settled, strict=True):
+            out[i] = outcome
+    return [o if o is not None else RuntimeError("transfer not settled") for o in out]
+
+
+def _settle_alone(req: _TransferRequest) -> Transfer | BaseException:
+    """One request of a failed batch, settled on its own (its own error, if any, is its outcome)."""
+    try:
+        return _settle_transfers([req])[0]
+    except DatabaseError as exc:
+        return exc
+
+
+def _transfer_batch(reqs: Sequence[_TransferRequest]) -> list[Transfer | BaseException]:
+    """Inside one transaction: lock every account of the batch (id order), read the unreserved held blocks of all
+    senders at once, choose each transfer's blocks (oldest first, or the named ones) and lock the chosen blocks,
+    then move them: one statement for all whole blocks, one for all splits, one for the transfers with their
+    links, one for the client keys, one journal append for all. Each transfer is the same, row by row and entry
+    by entry, as if settled alone in the order given."""
+    lock_accounts([a.pk for r in reqs for a in (r.source, r.target)])
+    outcomes: list[Transfer | BaseException | None] = [None] * len(reqs)
+    for _attempt in range(_SELECT_ATTEMPTS):
+        chosen = _choose_for_batch(reqs, outcomes)
+        owners = {t.block.pk: reqs[i].source.pk for i, sel in chosen.items() for t in sel.takes}
+        if not owners or _lock_blocks(owners):
+            break
+        for i in chosen:
+            outcomes[i] = None
+    else:
+        raise DomainError("busy", _("The units changed while they were being chosen; try again."))
     now = timezone.now()
-    pk, number = _insert_record(
-        Transfer,
-        "TR",
-        {
-            "from_account_id": source.pk,
-            "to_account_id": target.pk,
-            "quantity": quantity,
-            "actor_id": actor.pk,
-            "created_at": _when(now),
-        },
-        "transfer_id",
-        moved,
+    at = _when(now)
+    whole: list[tuple[int, int]] = []
+    splits: list[_Split] = []
+    for i, sel in chosen.items():
+        req = reqs[i]
+        for t in sel.takes:
+            if t.whole:
+                whole.append((t.block.pk, req.target.pk))
+            else:
+                part, rest = ds.split_range(t.block.start, t.block.end, t.quantity)
+                splits.append(_Split(t.block, part, rest, req.target.pk, req.source.pk))
+    _move_whole(whole, at)
+    children = _split_blocks(splits, at)
+    moved: dict[int, list[int]] = {}
+    lines: dict[int, list[dict[str, Any]]] = {}
+    for i, sel in chosen.items():
+        moved[i], lines[i] = [], []
+        for t in sel.takes:
+            c = t.block
+            if t.whole:
+                moved[i].append(c.pk)
+                lines[i].append({"block": c.pk, "serial": c.serial, "quantity": c.end - c.start + 1})
+                continue
+            part, rest = ds.split_range(c.start, c.end, t.quantity)
+            moved_id, _kept_id = children[c.pk]
+            moved[i].append(moved_id)
+            lines[i].append(
+                {
+                    "block": moved_id,
+                    "serial": ds.serial_text(c.series, part.start, part.end),
+                    "quantity": part.quantity,
+                    "split_from": c.serial,
+                    "kept": ds.serial_text(c.series, rest.start, rest.end),
+                }
+            )
+    order = list(chosen)
+    numbers = _insert_transfers(
+        [(reqs[i].source.pk, reqs[i].target.pk, reqs[i].quantity, moved[i], reqs[i].actor.pk) for i in order],
+        at,
     )
-    _remember(actor, "transfer", key, request, {"transfer": pk})
-    journal.append(
-        "transfer",
-        {
-            "ref": number,
-            "number": number,
-            "from": source.number,
-            "to": target.number,
-            "quantity": quantity,
-            "blocks": lines,
-        },
-        actor=actor,
+    keyed = [(i, pk) for i, (pk, _n) in zip(order, numbers, strict=True) if reqs[i].key]
+    if keyed:
+        IdempotentRequest.objects.bulk_create(
+            [
+                IdempotentRequest(
+                    actor_id=reqs[i].actor.pk,
+                    operation="transfer",
+                    key=reqs[i].key,
+                    result={"request": reqs[i].request, "transfer": pk},
+                )
+                for i, pk in keyed
+            ]
+        )
+    journal.append_many(
+        [
+            (
+                "transfer",
+                {
+                    "ref": number,
+                    "number": number,
+                    "from": reqs[i].source.number,
+                    "to": reqs[i].target.number,
+                    "quantity": reqs[i].quantity,
+                    "blocks": lines[i],
+                },
+                reqs[i].actor,
+            )
+            for i, (_pk, number) in zip(order, numbers, strict=True)
+        ]
     )
-    transfer = Transfer(
-        pk=pk,
-        number=number,
-        from_account=source,
-        to_account=target,
-        quantity=quantity,
-        actor=actor,
-        created_at=now,
+    for i, (pk, number) in zip(order, numbers, strict=True):
+        req = reqs[i]
+        transfer = Transfer(
+            pk=pk,
+            number=number,
+            from_account=req.source,
+            to_account=req.target,
+            quantity=req.quantity,
+            actor=req.actor,
+            created_at=now,
+        )
+        transfer._state.adding = False
+        transfer._state.db = connection.alias
+        outcomes[i] = transfer
+    return [o if o is not None else RuntimeError("transfer not settled") for o in outcomes]
+
+
+def _choose_for_batch(
+    reqs: Sequence[_TransferRequest], outcomes: list[Transfer | BaseException | None]
+) -> dict[int, ds.Selection[_Candidate]]:
+    """Each request's blocks, from one unlocked read of the senders' unreserved held blocks (oldest first); a
+    request that cannot be met gets its refusal in `outcomes`. The senders' accounts are locked by the caller.
+
+    On PostgreSQL a request that does not name its blocks reads only the oldest blocks that cover its quantity
+    (all of them when they do not suffice), so that an account holding thousands of small blocks does not send
+    them all here at every transfer; each account sends in one request at most (the batch's rule)."""
+    pool: dict[int, list[_Candidate]] = {r.source.pk: [] for r in reqs}
+    postgres = connection.vendor == "postgresql"
+    needs = {r.source.pk: r.quantity for r in reqs if r.block_ids is None} if postgres else {}
+    every = sorted(pk for pk in pool if pk not in needs)
+    columns = _q(*_CANDIDATE_COLUMNS)
+    with journal.fast_cursor() as cur:
+        rows: list[Any] = []
+        if needs:
+            size = 'b."end" - b."start" + 1'
+            oldest = ", ".join("b." + c for c in _q(*OLDEST_FIRST).split(", "))
+            journal.execute_prepared(
+                cur,
+                "SELECT c.* FROM unnest(%s::bigint[], %s::bigint[]) AS a (acc, need) CROSS JOIN LATERAL ("  # noqa: S608
+                f"SELECT b.account_id, {', '.join('b.' + c for c in columns.split(', '))}, "
+                f"sum({size}) OVER (ORDER BY {oldest}) - ({size}) AS before, a.need FROM {_T_BLOCK} AS b "
+                "WHERE b.account_id = a.acc AND b.state = %s AND b.locked_by = '') AS c "
+                f"WHERE c.before < c.need ORDER BY c.account_id, {_q(*OLDEST_FIRST)}",
+                [list(needs), list(needs.values()), HELD],
+            )
+            rows += [row[:-2] for row in cur.fetchall()]
+        if every:
+            journal.execute_prepared(
+                cur,
+                f"SELECT account_id, {columns} FROM {_T_BLOCK} "  # noqa: S608
+                + (
+                    "WHERE account_id = ANY(%s)"
+                    if postgres
+                    else f"WHERE account_id IN ({_marks(len(every))})"
+                )
+                + f" AND state = %s AND locked_by = '' ORDER BY account_id, {_q(*OLDEST_FIRST)}",
+                [*([every] if postgres else every), HELD],
+            )
+            rows += cur.fetchall()
+        for account_id, *row in rows:
+            pool[account_id].append(_Candidate(*row))
+    chosen: dict[int, ds.Selection[_Candidate]] = {}
+    for i, req in enumerate(reqs):
+        candidates = pool[req.source.pk]
+        try:
+            if req.block_ids is not None:
+                named = set(req.block_ids)
+                candidates = [c for c in candidates if c.pk in named]
+                missing = named - {c.pk for c in candidates}
+                if missing:
+                    _refuse_blocks(req.source, sorted(missing))
+            selection = ds.choose_blocks(candidates, req.quantity)
+            if not selection.sufficient:
+                raise DomainError(
+                    "insufficient_units",
+                    _("Account %(account)s has %(available)d units available; %(asked)d asked.")
+                    % {"account": req.source.number, "available": selection.available, "asked": req.quantity},
+                    field="quantity",
+                )
+        except DomainError as exc:
+            outcomes[i] = exc
+            continue
+        chosen[i] = selection
+    return chosen
+
+
+def _lock_blocks(owners: dict[int, int], lock: str = "") -> bool:
+    """Lock the chosen blocks (block id → the account it was read in; id order, found by their keys alone); whether
+    each is still held in that account with the reservation `lock` (by default: none). A row changed meanwhile is
+    re-read by PostgreSQL under the lock and shows its new values."""
+    ids = sorted(owners)
+    postgres = connection.vendor == "postgresql"
+    with journal.fast_cursor() as cur:
+        journal.execute_prepared(
+            cur,
+            f"SELECT id, account_id, state, locked_by FROM {_T_BLOCK} WHERE "  # noqa: S608
+            + ("id = ANY(%s)" if postgres else f"id IN ({_marks(len(ids))})")
+            + f" ORDER BY id{_for_update()}",
+            [ids] if postgres else ids,
+        )
+        rows = cur.fetchall()
+    return len(rows) == len(ids) and all(
+        account == owners[pk] and state == HELD and held_for == lock for pk, account, state, held_for in rows
     )
-    transfer._state.adding = False
-    transfer._state.db = connection.alias
-    return transfer
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -1321,8 +1641,7 @@ def settle_reserved_many(
                 owner[c.pk] = it.seller.pk
             pending.append((it, moved, lines))
         numbers = _insert_transfers(
-            [(it.seller.pk, it.buyer.pk, it.quantity, moved) for it, moved, _lines in pending],
-            actor.pk,
+            [(it.seller.pk, it.buyer.pk, it.quantity, moved, actor.pk) for it, moved, _lines in pending],
             _when(now),
         )
         records = [

@@ -84,7 +84,12 @@ def normalise(value: object) -> JSONValue:
 
 def canonical_json(value: object) -> str:
     """Canonical JSON text: normalised value, sorted keys, no spaces, UTF-8 not escaped."""
-    return json.dumps(normalise(value), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    return canonical_text(normalise(value))
+
+
+def canonical_text(value: JSONValue) -> str:
+    """canonical_json of a value that is already normalised (so it is not walked twice)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
 _KIND_JSON: dict[str, str] = {}
