@@ -6,7 +6,9 @@ UPDATE on PostgreSQL, so that foreign-key checks of concurrent inserts do not qu
 writers itself) in one global order, so that concurrent calls cannot deadlock: application → accounts (by id) →
 blocks → serial counters → journal. The journal append comes last, so the chain lock is held for as short a time as
 possible. The frequent statements (transfer, retirement, issuance) are plain SQL on a server-binding cursor, a few
-merged into one statement on PostgreSQL: they are the platform's hot path.
+merged into one statement on PostgreSQL and prepared once per connection: they are the platform's hot path.
+Transfers that threads of one process ask for at the same moment are settled together in one transaction (see
+`do_transfer`), each still with its own outcome.
 """
 
 from __future__ import annotations
