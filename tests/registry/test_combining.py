@@ -125,7 +125,7 @@ def test_a_batch_runner_that_fails_fails_its_batch_only():
         calls.append(list(items))
         if len(calls) == 1:
             raise Refused("database gone")
-        return [i for i in items]
+        return list(items)
 
     c = Combiner(run)
     with pytest.raises(Refused, match="database gone"):

@@ -191,7 +191,11 @@ def test_concurrent_transfers_of_one_process_share_transactions_and_each_gets_it
                 t = ledger.do_transfer(
                     from_account=accounts[src], to_account=accounts[dst], quantity=q, actor=owners[src]
                 )
-                assert (t.from_account.pk, t.to_account.pk, t.quantity) == (accounts[src].pk, accounts[dst].pk, q)
+                assert (t.from_account.pk, t.to_account.pk, t.quantity) == (
+                    accounts[src].pk,
+                    accounts[dst].pk,
+                    q,
+                )
                 got[k].append(t.pk)
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
@@ -205,7 +209,9 @@ def test_concurrent_transfers_of_one_process_share_transactions_and_each_gets_it
     assert runs < THREADS * 8, "concurrent transfers should have shared transactions"
     for k in range(THREADS):
         rows = Transfer.objects.filter(pk__in=got[k]).order_by("pk")
-        assert [(r.from_account_id, r.quantity) for r in rows] == [(accounts[2 * k].pk, q) for q in range(1, 9)]
+        assert [(r.from_account_id, r.quantity) for r in rows] == [
+            (accounts[2 * k].pk, q) for q in range(1, 9)
+        ]
         assert ledger.balance(accounts[2 * k]) == 4 and ledger.balance(accounts[2 * k + 1]) == 76
     result = journal.verify_journal(method="stream")
     assert result.ok and result.count == 2 * 2 * THREADS + THREADS * 8

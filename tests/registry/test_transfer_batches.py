@@ -10,6 +10,7 @@ from django.utils import translation
 
 from lowcarbon.core.domain.errors import DomainError
 from lowcarbon.registry import journal, ledger
+from lowcarbon.registry.domain import journal as dj
 from lowcarbon.registry.models import JournalEntry, SerialBlock, Transfer
 from tests.factories import make_user
 from tests.registry.helpers import assert_ledger_invariants, household_with_units, make_admin
@@ -65,9 +66,18 @@ def test_a_batch_settles_each_transfer_as_if_alone_and_refuses_only_the_one_that
         ("transfer", t3.number, c[0].pk),
     ]
     assert entries[0].payload["blocks"] == [
-        {"block": moved.pk, "serial": moved.serial, "quantity": 10, "split_from": parent.serial, "kept": kept.serial}
+        {
+            "block": moved.pk,
+            "serial": moved.serial,
+            "quantity": 10,
+            "split_from": parent.serial,
+            "kept": kept.serial,
+        }
     ]
     assert entries[1].payload["blocks"] == [{"block": whole.pk, "serial": whole.serial, "quantity": 20}]
+    # the texts the database hashed are the canonical texts the platform's own code makes
+    for e in entries:
+        assert e.canonical == dj.entry_content(e.seq, e.at, e.kind, e.actor_id, e.payload)
     assert journal.verify_journal().ok
     assert_ledger_invariants()
 
@@ -94,7 +104,7 @@ def test_a_repeated_client_key_in_a_batch_gives_the_earlier_transfer_and_a_reuse
     assert isinstance(other, Transfer) and isinstance(fresh, Transfer)
     assert ledger.balance(x) == 4 and ledger.balance(y) == 1 and ledger.balance(z) == 6
 
-    reused, = ledger._settle_transfers([_req(a, x, 5, key="k-1")])
+    (reused,) = ledger._settle_transfers([_req(a, x, 5, key="k-1")])
     assert isinstance(reused, DomainError) and reused.code == "idempotency_key_reused"
     assert ledger.balance(x) == 4
 
