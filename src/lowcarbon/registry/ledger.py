@@ -718,6 +718,34 @@ def _check_quantity(quantity: Any) -> int:
     return quantity
 
 
+def _insufficient(account: RegistryAccount, selection: ds.Selection[_Candidate], asked: int) -> DomainError:
+    """The refusal of a quantity the account's units do not cover, naming the figures."""
+    return DomainError(
+        "insufficient_units",
+        _("Account %(account)s has %(available)d units available; %(asked)d asked.")
+        % {"account": account.number, "available": selection.available, "asked": asked},
+        field="quantity",
+    )
+
+
+def _transfer_record(
+    pk: int, number: str, source: RegistryAccount, target: RegistryAccount, quantity: int, actor: Any, at: Any
+) -> Transfer:
+    """The Transfer just inserted by raw SQL, as a saved model instance (no read back)."""
+    transfer = Transfer(
+        pk=pk,
+        number=number,
+        from_account=source,
+        to_account=target,
+        quantity=quantity,
+        actor=actor,
+        created_at=at,
+    )
+    transfer._state.adding = False
+    transfer._state.db = connection.alias
+    return transfer
+
+
 def _select(
     account: RegistryAccount,
     quantity: int,
@@ -764,12 +792,7 @@ def _select(
                 _refuse_blocks(account, sorted(missing))
         selection = ds.choose_blocks(candidates, quantity)
         if not selection.sufficient:
-            raise DomainError(
-                "insufficient_units",
-                _("Account %(account)s has %(available)d units available; %(asked)d asked.")
-                % {"account": account.number, "available": selection.available, "asked": quantity},
-                field="quantity",
-            )
+            raise _insufficient(account, selection, quantity)
         if not for_update or _lock_chosen(account, lock, [t.block.pk for t in selection.takes]):
             return selection
     raise DomainError(
@@ -1238,18 +1261,7 @@ def _transfer_batch(reqs: Sequence[_TransferRequest]) -> list[Transfer | BaseExc
     )
     for i, (pk, number) in zip(order, numbers, strict=True):
         req = reqs[i]
-        transfer = Transfer(
-            pk=pk,
-            number=number,
-            from_account=req.source,
-            to_account=req.target,
-            quantity=req.quantity,
-            actor=req.actor,
-            created_at=now,
-        )
-        transfer._state.adding = False
-        transfer._state.db = connection.alias
-        outcomes[i] = transfer
+        outcomes[i] = _transfer_record(pk, number, req.source, req.target, req.quantity, req.actor, now)
     return [o if o is not None else RuntimeError("transfer not settled") for o in outcomes]
 
 
@@ -1309,12 +1321,7 @@ def _choose_for_batch(
                     _refuse_blocks(req.source, sorted(missing))
             selection = ds.choose_blocks(candidates, req.quantity)
             if not selection.sufficient:
-                raise DomainError(
-                    "insufficient_units",
-                    _("Account %(account)s has %(available)d units available; %(asked)d asked.")
-                    % {"account": req.source.number, "available": selection.available, "asked": req.quantity},
-                    field="quantity",
-                )
+                raise _insufficient(req.source, selection, req.quantity)
         except DomainError as exc:
             outcomes[i] = exc
             continue
@@ -1619,12 +1626,7 @@ def settle_reserved_many(
             mine = [c for c in pool[it.lock] if owner.get(c.pk, it.seller.pk) == it.seller.pk]
             selection = ds.choose_blocks(mine, it.quantity)
             if not selection.sufficient:
-                raise DomainError(
-                    "insufficient_units",
-                    _("Account %(account)s has %(available)d units available; %(asked)d asked.")
-                    % {"account": it.seller.number, "available": selection.available, "asked": it.quantity},
-                    field="quantity",
-                )
+                raise _insufficient(it.seller, selection, it.quantity)
             deferred: list[int] = []
             kept: list[_Candidate] = []
             moved, lines = _take(
@@ -1693,17 +1695,7 @@ def settle_reserved_many(
                     {},
                     moved,
                 )
-            transfer = Transfer(
-                pk=pk,
-                number=number,
-                from_account=it.seller,
-                to_account=it.buyer,
-                quantity=it.quantity,
-                actor=actor,
-                created_at=now,
-            )
-            transfer._state.adding = False
-            transfer._state.db = connection.alias
+            transfer = _transfer_record(pk, number, it.seller, it.buyer, it.quantity, actor, now)
             out.append((transfer, retirement))
     return out
 
