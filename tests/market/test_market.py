@@ -517,8 +517,8 @@ def test_a_failure_in_the_middle_of_a_sweep_leaves_nothing_half_done(w, monkeypa
     start = head()
     real = ledger._insert_transfers
 
-    def failing(rows, at):
-        real(rows, at)
+    def failing(rows, at, **kw):
+        real(rows, at, **kw)
         raise RuntimeError("connection lost after the transfers were written")
 
     monkeypatch.setattr(ledger, "_insert_transfers", failing)

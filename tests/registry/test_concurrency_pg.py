@@ -163,7 +163,7 @@ def test_one_client_key_sent_by_many_processes_at_once_moves_units_once():
         try:
             req = ledger._transfer_request(accounts[0], accounts[1], 7, owners[0], "same-key", None)
             barrier.wait(30)
-            results.extend(ledger._settle_transfers([req]))
+            results.extend(ledger._as_transfer(req, out) for out in ledger._settle_transfers([req]))
         except BaseException as exc:  # noqa: BLE001 - reported below
             results.append(exc)
         finally:

@@ -68,17 +68,33 @@ _EXPLICIT_ONLY = 2**31 - 1
 def fast_cursor() -> Iterator[Any]:
     """A cursor on Django's connection, in its current transaction, for the registry's frequent short statements.
     On PostgreSQL a psycopg cursor that binds parameters on the server: Django's default cursor merges them into
-    the text on the client, which for these statements costs about as much as running them. Elsewhere Django's."""
+    the text on the client, which for these statements costs about as much as running them; its errors are raised
+    as Django's (IntegrityError, OperationalError…), like those of Django's cursors. Elsewhere Django's."""
     if connection.vendor == "postgresql":
         connection.ensure_connection()
         raw = connection.connection
         if raw.prepare_threshold is None:
             raw.prepare_threshold = _EXPLICIT_ONLY
-        with psycopg.Cursor(raw) as cur:
+        with connection.wrap_database_errors, psycopg.Cursor(raw) as cur:
             yield cur
     else:
         with connection.cursor() as cur:
             yield cur
+
+
+@contextmanager
+def pipeline() -> Iterator[None]:
+    """On PostgreSQL, send the registry's statements in the block without waiting for each one's answer (psycopg's
+    pipeline mode): the server runs them one after the other, in order, as always, and the client waits only where
+    it reads a result, for everything sent before it. A chain of statements whose results are not needed until the
+    end costs one round trip instead of one each. An error of any statement is raised where the next result is
+    read (or at the end of the block) and aborts the transaction. Elsewhere it changes nothing."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    connection.ensure_connection()
+    with connection.wrap_database_errors, connection.connection.pipeline():
+        yield
 
 
 def execute_prepared(cur: Any, sql: str, params: Sequence[Any] = ()) -> Any:
@@ -130,8 +146,9 @@ def append_many(entries: Sequence[tuple[str, dict[str, Any], Any]]) -> list[Jour
             # (migration 0006); the texts are the same bytes entry_content makes
             execute_prepared(
                 cur,
-                "SELECT o_seq, o_at, o_prev, o_hash, o_content FROM registry_journal_append_many(%s, %s::text[], "
-                "%s::text[], %s::bigint[], %s::text[])",
+                # the texts go in binary: psycopg's text form of an array escapes every quote of the JSON
+                "SELECT o_seq, o_at, o_prev, o_hash, o_content FROM registry_journal_append_many(%s, %b::text[], "
+                "%b::text[], %s::bigint[], %b::text[])",
                 [
                     JOURNAL_LOCK_KEY,
                     [p[0] for p in prepared],
@@ -215,19 +232,21 @@ def _entry(
     digest: str,
     content: str,
 ) -> JournalEntry:
-    entry = JournalEntry(
-        seq=seq,
-        at=at,
-        kind=kind,
-        actor_id=actor_id,
-        payload=data,
-        prev_hash=prev,
-        hash=digest,
-        canonical=content,
-    )
-    entry._state.adding = False
-    entry._state.db = connection.alias
-    return entry
+    """The entry just inserted, as a saved model instance (built as the ORM builds a fetched row, no read back)."""
+    values = {
+        "seq": seq,
+        "at": at,
+        "kind": kind,
+        "actor_id": actor_id,
+        "payload": data,
+        "prev_hash": prev,
+        "hash": digest,
+        "canonical": content,
+    }
+    return JournalEntry.from_db(connection.alias, None, [values[a] for a in _ENTRY_ATTNAMES])
+
+
+_ENTRY_ATTNAMES = [f.attname for f in JournalEntry._meta.concrete_fields]
 
 
 def _actor_id(actor: Any) -> int | None:

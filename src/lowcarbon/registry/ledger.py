@@ -13,6 +13,7 @@ Transfers that threads of one process ask for at the same moment are settled tog
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -113,22 +114,28 @@ def lock_accounts(ids: Iterable[int]) -> list[int]:
     counters, journal). A caller that will touch several accounts locks them all in one call, before any block:
     taking one account first and the others later can deadlock with a call that takes them in id order. Locking
     an account the transaction already holds is harmless. Returns the ids that exist."""
+    with journal.fast_cursor() as cur:
+        return [r[0] for r in cur.fetchall()] if _send_account_locks(cur, ids) else []
+
+
+def _send_account_locks(cur: Any, ids: Iterable[int]) -> bool:
+    """Send lock_accounts' statement on `cur` (its result, the ids that exist, is left unread: inside a
+    `journal.pipeline()` the caller need not wait for it). False when there is nothing to lock."""
     wanted = sorted(set(ids))
     if not wanted:
-        return []
-    with journal.fast_cursor() as cur:
-        if connection.vendor == "postgresql":
-            journal.execute_prepared(
-                cur,
-                f"SELECT id FROM {_T_ACCOUNT} WHERE id = ANY(%s) ORDER BY id{_for_update()}",  # noqa: S608
-                [wanted],
-            )
-        else:
-            cur.execute(
-                f"SELECT id FROM {_T_ACCOUNT} WHERE id IN ({_marks(len(wanted))}) ORDER BY id{_for_update()}",  # noqa: S608
-                wanted,
-            )
-        return [r[0] for r in cur.fetchall()]
+        return False
+    if connection.vendor == "postgresql":
+        journal.execute_prepared(
+            cur,
+            f"SELECT id FROM {_T_ACCOUNT} WHERE id = ANY(%s) ORDER BY id{_for_update()}",  # noqa: S608
+            [wanted],
+        )
+    else:
+        cur.execute(
+            f"SELECT id FROM {_T_ACCOUNT} WHERE id IN ({_marks(len(wanted))}) ORDER BY id{_for_update()}",  # noqa: S608
+            wanted,
+        )
+    return True
 
 
 def _marks(n: int) -> str:
@@ -242,7 +249,7 @@ def _insert_record(
             ["~" + uuid4().hex[:23], *values.values()],
         )
         pk = int(cur.fetchone()[0])
-        number = f"{head}{pk:06d}"
+        number = _record_number(head, pk)
         cur.execute(f"UPDATE {table} SET number = %s WHERE id = %s", [number, pk])  # noqa: S608
         if block_ids:
             cur.execute(
@@ -253,11 +260,20 @@ def _insert_record(
         return pk, number
 
 
+def _record_number(head: str, pk: int) -> str:
+    """The permanent number of a transfer, retirement or cancellation: PREFIX-YEAR- and the id, at least six
+    digits (the same text as the PostgreSQL statements of `_insert_record` make)."""
+    return f"{head}{pk:06d}"
+
+
 def _insert_transfers(
-    rows: Sequence[tuple[int, int, int, Sequence[int], int]], at: Any
+    rows: Sequence[tuple[int, int, int, Sequence[int], int]], at: Any, *, ids: Sequence[int] | None = None
 ) -> list[tuple[int, str]]:
-    """Insert many transfers (from, to, quantity, moved block ids, actor id) with their block links and permanent numbers;
-    on PostgreSQL in one statement, elsewhere one by one. Returns (id, number) in the order given."""
+    """Insert many transfers (from, to, quantity, moved block ids, actor id) with their block links and permanent
+    numbers; on PostgreSQL in one statement, elsewhere one by one. Returns (id, number) in the order given.
+
+    On PostgreSQL `ids` may give the transfers' ids, drawn beforehand from their sequence: the statement's result
+    is then not read, so that inside a `journal.pipeline()` nothing waits for it."""
     if connection.vendor != "postgresql":
         return [
             _insert_record(
@@ -278,14 +294,16 @@ def _insert_transfers(
     table = Transfer._meta.db_table
     links = Transfer.blocks.through._meta.db_table
     head = f"TR-{timezone.localdate().year}-"
+    given = list(ids) if ids is not None else [None] * len(rows)
     link_ord = [i for i, row in enumerate(rows, 1) for _b in row[3]]
     link_block = [b for row in rows for b in row[3]]
     with journal.fast_cursor() as cur:
         journal.execute_prepared(
             cur,
-            f"WITH n AS MATERIALIZED (SELECT v.ord, nextval(pg_get_serial_sequence(%s, 'id')) AS id, v.f, v.t, v.q, "  # noqa: S608
-            "v.a FROM unnest(%s::bigint[], %s::bigint[], %s::int[], %s::bigint[]) WITH ORDINALITY "
-            "AS v (f, t, q, a, ord)), "
+            "WITH n AS MATERIALIZED (SELECT v.ord, "  # noqa: S608
+            f"coalesce(v.id, nextval(pg_get_serial_sequence('{table}', 'id'))) AS id, v.f, v.t, v.q, v.a "
+            "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::int[], %s::bigint[]) WITH ORDINALITY "
+            "AS v (id, f, t, q, a, ord)), "
             f"r AS (INSERT INTO {table} (id, number, from_account_id, to_account_id, quantity, actor_id, created_at) "
             "SELECT n.id, %s || CASE WHEN n.id < 1000000 THEN lpad(n.id::text, 6, '0') ELSE n.id::text END, "
             "n.f, n.t, n.q, n.a, %s FROM n ORDER BY n.ord RETURNING id, number), "
@@ -293,7 +311,7 @@ def _insert_transfers(
             "SELECT n.id, l.b FROM unnest(%s::bigint[], %s::bigint[]) AS l (ord, b) JOIN n ON n.ord = l.ord) "
             "SELECT n.ord, r.id, r.number FROM r JOIN n ON n.id = r.id ORDER BY n.ord",
             [
-                table,
+                given,
                 [row[0] for row in rows],
                 [row[1] for row in rows],
                 [row[2] for row in rows],
@@ -304,6 +322,8 @@ def _insert_transfers(
                 link_block,
             ],
         )
+        if ids is not None:
+            return [(int(pk), _record_number(head, int(pk))) for pk in ids]
         return [(int(pk), str(number)) for _ord, pk, number in cur.fetchall()]
 
 
@@ -731,19 +751,24 @@ def _insufficient(account: RegistryAccount, selection: ds.Selection[_Candidate],
 def _transfer_record(
     pk: int, number: str, source: RegistryAccount, target: RegistryAccount, quantity: int, actor: Any, at: Any
 ) -> Transfer:
-    """The Transfer just inserted by raw SQL, as a saved model instance (no read back)."""
-    transfer = Transfer(
-        pk=pk,
-        number=number,
-        from_account=source,
-        to_account=target,
-        quantity=quantity,
-        actor=actor,
-        created_at=at,
-    )
-    transfer._state.adding = False
-    transfer._state.db = connection.alias
+    """The Transfer just inserted by raw SQL, as a saved model instance with its accounts and actor attached (no
+    read back). Built as the ORM builds a fetched row: this runs once per transfer of a batch."""
+    values = {
+        "id": pk,
+        "number": number,
+        "from_account_id": source.pk,
+        "to_account_id": target.pk,
+        "quantity": quantity,
+        "actor_id": actor.pk,
+        "created_at": at,
+    }
+    transfer = Transfer.from_db(connection.alias, None, [values[a] for a in _TRANSFER_ATTNAMES])
+    for name, related in (("from_account", source), ("to_account", target), ("actor", actor)):
+        Transfer._meta.get_field(name).set_cached_value(transfer, related)
     return transfer
+
+
+_TRANSFER_ATTNAMES = [f.attname for f in Transfer._meta.concrete_fields]
 
 
 def _select(
@@ -760,10 +785,11 @@ def _select(
     from the named ones, oldest first (vintage, series, first number), and lock the chosen blocks. Refuses, naming
     the figures, when they do not suffice. `for_update=False` only reads (a plan, see `preview_reservation`).
 
-    The caller holds the account's lock. The candidates are read without locks and only the chosen blocks are
-    locked, then checked to be still held here with the same reservation (a block changed in between, which the
-    account lock should prevent, makes the choice run again): an account holding many small blocks costs one
-    row lock per block taken, not one per block held."""
+    Only the oldest blocks that cover the quantity are read (the account's index is in that order), however many
+    the account holds. The caller holds the account's lock. The candidates are read without locks and only the
+    chosen blocks are locked, then checked to be still held here with the same reservation (a block changed in
+    between, which the account lock should prevent, makes the choice run again): an account holding many small
+    blocks costs one row lock per block taken, not one per block held."""
     where = "account_id = %s AND state = %s AND locked_by = %s"
     params: list[Any] = [account.pk, HELD, lock]
     if vintage is not None:
@@ -772,17 +798,21 @@ def _select(
     if methodology is not None:
         where += " AND methodology_code = %s"
         params.append(methodology)
+    limit = ""
     if block_ids is not None:
         wanted = list(dict.fromkeys(int(b) for b in block_ids))
         if not wanted:
             raise DomainError("block_unavailable", _("Name at least one block."), field="block_ids")
         where += f" AND id IN ({_marks(len(wanted))})"
         params += wanted
+    else:  # every block holds at least one unit: the `quantity` oldest cover it when the account has it
+        limit = " LIMIT %s"
+        params.append(quantity)
     for _attempt in range(_SELECT_ATTEMPTS):
         with journal.fast_cursor() as cur:
             cur.execute(
                 f"SELECT {_q(*_CANDIDATE_COLUMNS)} FROM {_T_BLOCK} WHERE {where} "  # noqa: S608
-                f"ORDER BY {_q(*OLDEST_FIRST)}",
+                f"ORDER BY {_q(*OLDEST_FIRST)}{limit}",
                 params,
             )
             candidates = [_Candidate(*row) for row in cur.fetchall()]
@@ -941,27 +971,40 @@ class _Split:
 
 
 def _split_blocks(
-    splits: Sequence[_Split], now: Any, *, state: str = HELD, set_lock: str = "", keep_lock: str = ""
+    splits: Sequence[_Split],
+    now: Any,
+    *,
+    state: str = HELD,
+    set_lock: str = "",
+    keep_lock: str = "",
+    ids: Sequence[int] | None = None,
 ) -> dict[int, tuple[int, int]]:
     """Mark each parent `split` and insert its two children pointing to it (domain.md §3.7): the moved part (state
     `state`, reservation `set_lock`) and the kept part (held, reservation `keep_lock`). On PostgreSQL one statement
-    for all, elsewhere two per split. Returns parent id → (moved child id, kept child id)."""
+    for all, elsewhere two per split. Returns parent id → (moved child id, kept child id).
+
+    On PostgreSQL `ids` may give the children's ids, drawn beforehand from the blocks' sequence (moved, kept for
+    each split in turn): the statement's result is then not read, so that inside a `journal.pipeline()` nothing
+    waits for it."""
     out: dict[int, tuple[int, int]] = {}
     if not splits:
         return out
     with journal.fast_cursor() as cur:
         if connection.vendor == "postgresql":
+            given = list(ids) if ids is not None else [None] * (2 * len(splits))
             journal.execute_prepared(
                 cur,
                 "WITH v AS (SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], "  # noqa: S608
-                "%s::bigint[], %s::bigint[], %s::bigint[]) AS v (parent, ps, pe, rs, re, acc, keep_acc)), "
+                "%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[]) "
+                "AS v (parent, ps, pe, rs, re, acc, keep_acc, part_id, rest_id)), "
                 f"p AS (UPDATE {_T_BLOCK} AS b SET state = %s, changed_at = %s WHERE b.id = ANY(%s::bigint[]) "
                 "RETURNING b.id, b.series, b.vintage, b.application_id, b.system_id, b.project_code, "
-                f"b.methodology_code, b.factor_code) INSERT INTO {_T_BLOCK} ({_q(*_CHILD_COLUMNS)}) "
-                "SELECT p.series, c.s, c.e, p.vintage, p.application_id, p.system_id, p.project_code, "
-                "p.methodology_code, p.factor_code, c.st, c.acc, p.id, c.lk, %s, %s FROM p JOIN v ON v.parent = p.id "
-                "CROSS JOIN LATERAL (VALUES (v.ps, v.pe, %s::varchar, v.acc, %s::varchar), "
-                "(v.rs, v.re, %s::varchar, v.keep_acc, %s::varchar)) AS c (s, e, st, acc, lk) "
+                f"b.methodology_code, b.factor_code) INSERT INTO {_T_BLOCK} (id, {_q(*_CHILD_COLUMNS)}) "
+                f"SELECT coalesce(c.id, nextval(pg_get_serial_sequence('{_T_BLOCK}', 'id'))), p.series, c.s, c.e, "
+                "p.vintage, p.application_id, p.system_id, p.project_code, p.methodology_code, p.factor_code, c.st, "
+                "c.acc, p.id, c.lk, %s, %s FROM p JOIN v ON v.parent = p.id "
+                "CROSS JOIN LATERAL (VALUES (v.part_id, v.ps, v.pe, %s::varchar, v.acc, %s::varchar), "
+                "(v.rest_id, v.rs, v.re, %s::varchar, v.keep_acc, %s::varchar)) AS c (id, s, e, st, acc, lk) "
                 f"RETURNING id, parent_id, {_q('start')}",
                 [
                     [sp.parent.pk for sp in splits],
@@ -971,6 +1014,8 @@ def _split_blocks(
                     [sp.rest.end for sp in splits],
                     [sp.to_account for sp in splits],
                     [sp.keep_account for sp in splits],
+                    given[0::2],
+                    given[1::2],
                     SPLIT,
                     now,
                     [sp.parent.pk for sp in splits],
@@ -982,6 +1027,8 @@ def _split_blocks(
                     keep_lock,
                 ],
             )
+            if ids is not None:
+                return {sp.parent.pk: (given[2 * k], given[2 * k + 1]) for k, sp in enumerate(splits)}
             rows = cur.fetchall()
         else:
             rows = []
@@ -1000,11 +1047,11 @@ def _split_blocks(
                     ],
                 )
                 rows += cur.fetchall()
-    ids = {
+    ids_by = {
         (int(parent), int(start)): int(pk) for pk, parent, start in rows
     }  # RETURNING order is not guaranteed
     for sp in splits:
-        out[sp.parent.pk] = (ids[(sp.parent.pk, sp.part.start)], ids[(sp.parent.pk, sp.rest.start)])
+        out[sp.parent.pk] = (ids_by[(sp.parent.pk, sp.part.start)], ids_by[(sp.parent.pk, sp.rest.start)])
     return out
 
 
@@ -1055,10 +1102,28 @@ def do_transfer(
     committed when this returns. Called inside a transaction, it is settled alone, in that transaction."""
     req = _transfer_request(from_account, to_account, quantity, actor, client_key, block_ids)
     if not connection.in_atomic_block:
-        return _TRANSFERS.submit(req)
+        return _as_transfer(req, _TRANSFERS.submit(req))
     outcome = _settle_transfers([req])[0]
     if isinstance(outcome, BaseException):
         raise outcome
+    return _as_transfer(req, outcome)
+
+
+@dataclass(frozen=True)
+class _Settled:
+    """A transfer committed by a batch, as the batch hands it back: each caller builds its own Transfer from it
+    (`_as_transfer`), in its own thread, so that the batch's transaction is not held up by it."""
+
+    pk: int
+    number: str
+    at: Any
+
+
+def _as_transfer(req: _TransferRequest, outcome: Transfer | _Settled) -> Transfer:
+    if isinstance(outcome, _Settled):
+        return _transfer_record(
+            outcome.pk, outcome.number, req.source, req.target, req.quantity, req.actor, outcome.at
+        )
     return outcome
 
 
@@ -1119,17 +1184,17 @@ def _transfer_conflicts(req: _TransferRequest) -> tuple[Any, ...]:
 
 
 #: the process's transfers, settled in batches (see do_transfer); at most 64 per transaction
-_TRANSFERS: Combiner[_TransferRequest, Transfer] = Combiner(
+_TRANSFERS: Combiner[_TransferRequest, Transfer | _Settled] = Combiner(
     lambda reqs: _settle_transfers(reqs), conflicts=_transfer_conflicts, limit=64
 )
 
 
-def _settle_transfers(reqs: Sequence[_TransferRequest]) -> list[Transfer | BaseException]:
+def _settle_transfers(reqs: Sequence[_TransferRequest]) -> list[Transfer | _Settled | BaseException]:
     """Settle transfers that share no account: requests repeated under a client key get their earlier transfer,
     the others are settled in one transaction; a refusal (units not there, blocks not held…) concerns only its
     own request. Should the transaction fail as a whole (a twin of a keyed request committed meanwhile by another
     process, or any database error), each request is settled again alone, so that one cannot fail the others."""
-    out: list[Transfer | BaseException | None] = [None] * len(reqs)
+    out: list[Transfer | _Settled | BaseException | None] = [None] * len(reqs)
     todo: list[int] = []
     for i, req in enumerate(reqs):
         try:
@@ -1144,7 +1209,9 @@ def _settle_transfers(reqs: Sequence[_TransferRequest]) -> list[Transfer | BaseE
     if todo:
         try:
             with transaction.atomic():
-                settled = _transfer_batch([reqs[i] for i in todo])
+                settled: list[Transfer | _Settled | BaseException] = list(
+                    _transfer_batch([reqs[i] for i in todo])
+                )
         except DatabaseError:
             if len(todo) > 1:
                 settled = [_settle_alone(reqs[i]) for i in todo]
@@ -1163,7 +1230,7 @@ def _settle_transfers(reqs: Sequence[_TransferRequest]) -> list[Transfer | BaseE
     return [o if o is not None else RuntimeError("transfer not settled") for o in out]
 
 
-def _settle_alone(req: _TransferRequest) -> Transfer | BaseException:
+def _settle_alone(req: _TransferRequest) -> Transfer | _Settled | BaseException:
     """One request of a failed batch, settled on its own (its own error, if any, is its outcome)."""
     try:
         return _settle_transfers([req])[0]
@@ -1171,98 +1238,142 @@ def _settle_alone(req: _TransferRequest) -> Transfer | BaseException:
         return exc
 
 
-def _transfer_batch(reqs: Sequence[_TransferRequest]) -> list[Transfer | BaseException]:
+def _transfer_batch(reqs: Sequence[_TransferRequest]) -> list[_Settled | BaseException]:
     """Inside one transaction: lock every account of the batch (id order), read the unreserved held blocks of all
     senders at once, choose each transfer's blocks (oldest first, or the named ones) and lock the chosen blocks,
     then move them: one statement for all whole blocks, one for all splits, one for the transfers with their
     links, one for the client keys, one journal append for all. Each transfer is the same, row by row and entry
-    by entry, as if settled alone in the order given."""
-    lock_accounts([a.pk for r in reqs for a in (r.source, r.target)])
-    outcomes: list[Transfer | BaseException | None] = [None] * len(reqs)
-    for _attempt in range(_SELECT_ATTEMPTS):
-        chosen = _choose_for_batch(reqs, outcomes)
-        owners = {t.block.pk: reqs[i].source.pk for i, sel in chosen.items() for t in sel.takes}
-        if not owners or _lock_blocks(owners):
-            break
-        for i in chosen:
-            outcomes[i] = None
-    else:
-        raise DomainError("busy", _("The units changed while they were being chosen; try again."))
-    now = timezone.now()
-    at = _when(now)
-    whole: list[tuple[int, int]] = []
-    splits: list[_Split] = []
-    for i, sel in chosen.items():
-        req = reqs[i]
-        for t in sel.takes:
-            if t.whole:
-                whole.append((t.block.pk, req.target.pk))
-            else:
-                part, rest = ds.split_range(t.block.start, t.block.end, t.quantity)
-                splits.append(_Split(t.block, part, rest, req.target.pk, req.source.pk))
-    _move_whole(whole, at)
-    children = _split_blocks(splits, at)
-    moved: dict[int, list[int]] = {}
-    lines: dict[int, list[dict[str, Any]]] = {}
-    for i, sel in chosen.items():
-        moved[i], lines[i] = [], []
-        for t in sel.takes:
-            c = t.block
-            if t.whole:
-                moved[i].append(c.pk)
-                lines[i].append({"block": c.pk, "serial": c.serial, "quantity": c.end - c.start + 1})
-                continue
-            part, rest = ds.split_range(c.start, c.end, t.quantity)
-            moved_id, _kept_id = children[c.pk]
-            moved[i].append(moved_id)
-            lines[i].append(
-                {
-                    "block": moved_id,
-                    "serial": ds.serial_text(c.series, part.start, part.end),
-                    "quantity": part.quantity,
-                    "split_from": c.serial,
-                    "kept": ds.serial_text(c.series, rest.start, rest.end),
-                }
-            )
-    order = list(chosen)
-    numbers = _insert_transfers(
-        [(reqs[i].source.pk, reqs[i].target.pk, reqs[i].quantity, moved[i], reqs[i].actor.pk) for i in order],
-        at,
-    )
-    keyed = [(i, pk) for i, (pk, _n) in zip(order, numbers, strict=True) if reqs[i].key]
-    if keyed:
-        IdempotentRequest.objects.bulk_create(
-            [
-                IdempotentRequest(
-                    actor_id=reqs[i].actor.pk,
-                    operation="transfer",
-                    key=reqs[i].key,
-                    result={"request": reqs[i].request, "transfer": pk},
+    by entry, as if settled alone in the order given.
+
+    On PostgreSQL the statements go in a pipeline and the batch waits for the server three times before its
+    commit: for the chosen blocks (after the account locks), for the block locks and the new rows' ids, and for the
+    journal (after every write, each sent without waiting)."""
+    postgres = connection.vendor == "postgresql"
+    outcomes: list[_Settled | BaseException | None] = [None] * len(reqs)
+    with journal.pipeline():
+        with journal.fast_cursor() as cur:
+            _send_account_locks(cur, [a.pk for r in reqs for a in (r.source, r.target)])
+        for _attempt in range(_SELECT_ATTEMPTS):
+            chosen = _choose_for_batch(reqs, outcomes)
+            owners = {t.block.pk: reqs[i].source.pk for i, sel in chosen.items() for t in sel.takes}
+            splitting = sum(1 for sel in chosen.values() for t in sel.takes if not t.whole)
+            with journal.fast_cursor() as cur, journal.fast_cursor() as ids_cur:
+                if owners:
+                    _send_block_locks(cur, owners)
+                if postgres and chosen:  # ids of the new transfers and split children, drawn now
+                    journal.execute_prepared(
+                        ids_cur,
+                        "SELECT ARRAY(SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)), "
+                        "ARRAY(SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s))",
+                        [Transfer._meta.db_table, len(chosen), _T_BLOCK, 2 * splitting],
+                    )
+                held = not owners or _still_held(cur.fetchall(), owners, "")
+                transfer_ids, child_ids = ids_cur.fetchone() if postgres and chosen else (None, None)
+            if held:
+                break
+            for i in chosen:
+                outcomes[i] = None
+        else:
+            raise DomainError("busy", _("The units changed while they were being chosen; try again."))
+        now = timezone.now()
+        at = _when(now)
+        whole: list[tuple[int, int]] = []
+        splits: list[_Split] = []
+        for i, sel in chosen.items():
+            req = reqs[i]
+            for t in sel.takes:
+                if t.whole:
+                    whole.append((t.block.pk, req.target.pk))
+                else:
+                    part, rest = ds.split_range(t.block.start, t.block.end, t.quantity)
+                    splits.append(_Split(t.block, part, rest, req.target.pk, req.source.pk))
+        _move_whole(whole, at)
+        children = _split_blocks(splits, at, ids=child_ids)
+        moved: dict[int, list[int]] = {}
+        lines: dict[int, list[dict[str, Any]]] = {}
+        for i, sel in chosen.items():
+            moved[i], lines[i] = [], []
+            for t in sel.takes:
+                c = t.block
+                if t.whole:
+                    moved[i].append(c.pk)
+                    lines[i].append({"block": c.pk, "serial": c.serial, "quantity": c.end - c.start + 1})
+                    continue
+                part, rest = ds.split_range(c.start, c.end, t.quantity)
+                moved_id, _kept_id = children[c.pk]
+                moved[i].append(moved_id)
+                lines[i].append(
+                    {
+                        "block": moved_id,
+                        "serial": ds.serial_text(c.series, part.start, part.end),
+                        "quantity": part.quantity,
+                        "split_from": c.serial,
+                        "kept": ds.serial_text(c.series, rest.start, rest.end),
+                    }
                 )
-                for i, pk in keyed
+        order = list(chosen)
+        numbers = _insert_transfers(
+            [
+                (reqs[i].source.pk, reqs[i].target.pk, reqs[i].quantity, moved[i], reqs[i].actor.pk)
+                for i in order
+            ],
+            at,
+            ids=transfer_ids,
+        )
+        _remember_many(
+            [
+                (reqs[i].actor.pk, "transfer", reqs[i].key, {"request": reqs[i].request, "transfer": pk})
+                for i, (pk, _n) in zip(order, numbers, strict=True)
+                if reqs[i].key
+            ],
+            at,
+        )
+        journal.append_many(
+            [
+                (
+                    "transfer",
+                    {
+                        "ref": number,
+                        "number": number,
+                        "from": reqs[i].source.number,
+                        "to": reqs[i].target.number,
+                        "quantity": reqs[i].quantity,
+                        "blocks": lines[i],
+                    },
+                    reqs[i].actor,
+                )
+                for i, (_pk, number) in zip(order, numbers, strict=True)
             ]
         )
-    journal.append_many(
-        [
-            (
-                "transfer",
-                {
-                    "ref": number,
-                    "number": number,
-                    "from": reqs[i].source.number,
-                    "to": reqs[i].target.number,
-                    "quantity": reqs[i].quantity,
-                    "blocks": lines[i],
-                },
-                reqs[i].actor,
-            )
-            for i, (_pk, number) in zip(order, numbers, strict=True)
-        ]
-    )
     for i, (pk, number) in zip(order, numbers, strict=True):
-        req = reqs[i]
-        outcomes[i] = _transfer_record(pk, number, req.source, req.target, req.quantity, req.actor, now)
+        outcomes[i] = _Settled(pk, number, now)
     return [o if o is not None else RuntimeError("transfer not settled") for o in outcomes]
+
+
+def _remember_many(rows: Sequence[tuple[int, str, str, dict[str, Any]]], at: Any) -> None:
+    """Store several client keys (actor id, operation, key, result) in the caller's transaction, as `_remember`
+    does one; on PostgreSQL in one statement whose result is not read (see `journal.pipeline`)."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        IdempotentRequest.objects.bulk_create(
+            [IdempotentRequest(actor_id=a, operation=op, key=k, result=r) for a, op, k, r in rows]
+        )
+        return
+    with journal.fast_cursor() as cur:
+        journal.execute_prepared(
+            cur,
+            f"INSERT INTO {IdempotentRequest._meta.db_table} (actor_id, operation, {_q('key')}, result, created_at) "  # noqa: S608
+            "SELECT v.a, v.op, v.k, v.r::jsonb, %s FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[]) "
+            "AS v (a, op, k, r)",
+            [
+                at,
+                [a for a, _op, _k, _r in rows],
+                [op for _a, op, _k, _r in rows],
+                [k for _a, _op, k, _r in rows],
+                [json.dumps(r) for _a, _op, _k, r in rows],
+            ],
+        )
 
 
 def _choose_for_batch(
@@ -1282,14 +1393,18 @@ def _choose_for_batch(
     with journal.fast_cursor() as cur:
         rows: list[Any] = []
         if needs:
-            size = 'b."end" - b."start" + 1'
-            oldest = ", ".join("b." + c for c in _q(*OLDEST_FIRST).split(", "))
+            size = 'o."end" - o."start" + 1'
+            oldest = ", ".join("o." + c for c in _q(*OLDEST_FIRST).split(", "))
+            # every block holds at least one unit, so the `need` oldest blocks cover `need` units when the account
+            # has them: the account's index (account, state, vintage, series, start) is read in order and no
+            # further than that, however many blocks the account holds
             journal.execute_prepared(
                 cur,
                 "SELECT c.* FROM unnest(%s::bigint[], %s::bigint[]) AS a (acc, need) CROSS JOIN LATERAL ("  # noqa: S608
-                f"SELECT b.account_id, {', '.join('b.' + c for c in columns.split(', '))}, "
-                f"sum({size}) OVER (ORDER BY {oldest}) - ({size}) AS before, a.need FROM {_T_BLOCK} AS b "
-                "WHERE b.account_id = a.acc AND b.state = %s AND b.locked_by = '') AS c "
+                f"SELECT o.*, sum({size}) OVER (ORDER BY {oldest}) - ({size}) AS before, a.need FROM ("
+                f"SELECT b.account_id, {', '.join('b.' + c for c in columns.split(', '))} FROM {_T_BLOCK} AS b "
+                "WHERE b.account_id = a.acc AND b.state = %s AND b.locked_by = '' "
+                f"ORDER BY {oldest.replace('o.', 'b.')} LIMIT a.need) AS o) AS c "
                 f"WHERE c.before < c.need ORDER BY c.account_id, {_q(*OLDEST_FIRST)}",
                 [list(needs), list(needs.values()), HELD],
             )
@@ -1333,18 +1448,26 @@ def _lock_blocks(owners: dict[int, int], lock: str = "") -> bool:
     """Lock the chosen blocks (block id → the account it was read in; id order, found by their keys alone); whether
     each is still held in that account with the reservation `lock` (by default: none). A row changed meanwhile is
     re-read by PostgreSQL under the lock and shows its new values."""
+    with journal.fast_cursor() as cur:
+        _send_block_locks(cur, owners)
+        return _still_held(cur.fetchall(), owners, lock)
+
+
+def _send_block_locks(cur: Any, owners: dict[int, int]) -> None:
+    """Send _lock_blocks' statement on `cur`; its rows are read by `_still_held`."""
     ids = sorted(owners)
     postgres = connection.vendor == "postgresql"
-    with journal.fast_cursor() as cur:
-        journal.execute_prepared(
-            cur,
-            f"SELECT id, account_id, state, locked_by FROM {_T_BLOCK} WHERE "  # noqa: S608
-            + ("id = ANY(%s)" if postgres else f"id IN ({_marks(len(ids))})")
-            + f" ORDER BY id{_for_update()}",
-            [ids] if postgres else ids,
-        )
-        rows = cur.fetchall()
-    return len(rows) == len(ids) and all(
+    journal.execute_prepared(
+        cur,
+        f"SELECT id, account_id, state, locked_by FROM {_T_BLOCK} WHERE "  # noqa: S608
+        + ("id = ANY(%s)" if postgres else f"id IN ({_marks(len(ids))})")
+        + f" ORDER BY id{_for_update()}",
+        [ids] if postgres else ids,
+    )
+
+
+def _still_held(rows: Sequence[Any], owners: dict[int, int], lock: str) -> bool:
+    return len(rows) == len(owners) and all(
         account == owners[pk] and state == HELD and held_for == lock for pk, account, state, held_for in rows
     )
 

@@ -255,11 +255,14 @@ class SerialBlock(models.Model):
             ),
         ]
         # Every index is paid for by each transfer (a split inserts two rows and updates one), so there are only
-        # those that queries use: the account's holdings, the lineage, look-ups by series (exact, no LIKE), and the
+        # those that queries use: the account's holdings, oldest first (the order units are taken in, so that a
+        # transfer reads only the blocks it takes), the lineage, look-ups by series (exact, no LIKE), and the
         # unique live start that guards the numbers. No index on the state alone (four values) or on the account
-        # alone (the first column of account+state).
+        # alone (the first column of the account's index).
         indexes = [
-            models.Index(fields=["account", "state"], name="block_account_state_idx"),
+            models.Index(
+                fields=["account", "state", "vintage", "series", "start"], name="block_account_oldest_idx"
+            ),
             models.Index(fields=["series"], name="block_series_idx"),
         ]
 
