@@ -1,7 +1,7 @@
 """Registry ledger benchmarks, each on a fresh database (PostgreSQL `bench_registry`, or LOWCARBON_BENCH_PG_DB,
 created and dropped; SQLite in a temporary LOWCARBON_VAR_DIR), migrated with `lowcarbon migrate`:
 
-    .venv/bin/python bench/registry.py transfers --threads 16 --seconds 20          # PostgreSQL only
+    .venv/bin/python bench/registry.py transfers --threads 16 --seconds 30 --runs 3  # PostgreSQL only
     .venv/bin/python bench/registry.py verify --db postgres --entries 1000000
     .venv/bin/python bench/registry.py verify --db sqlite --entries 1000000
     .venv/bin/python bench/registry.py issuance --db postgres --systems 10000
@@ -199,7 +199,8 @@ def checks_text(check: dict) -> str:
     return "checks held" if not bad else "CHECKS FAILED: " + ", ".join(bad)
 
 
-def bench_transfers(args: argparse.Namespace) -> list[dict]:
+def transfer_run(args: argparse.Namespace) -> dict:
+    """One measured run on a fresh database; prints its line and returns its row."""
     env = fresh_db("postgres")
     try:
         child(env, "transfer-setup", str(args.accounts), str(args.units))
@@ -244,30 +245,47 @@ def bench_transfers(args: argparse.Namespace) -> list[dict]:
         f"Project Origin 150/s → ×{row['rate'] / PROJECT_ORIGIN_RATE:.1f}; after: {check}",
         flush=True,
     )
+    return row
+
+
+def bench_transfers(args: argparse.Namespace) -> list[dict]:
+    """`--runs` runs, each on its own fresh database: the rate reported is the median run's (this class of
+    machine varies by about ±10 % from one run to the next), the p95 the worst run's."""
+    rows = [transfer_run(args) for _ in range(max(args.runs, 1))]
+    by_rate = sorted(rows, key=lambda r: r["rate"])
+    median = by_rate[len(by_rate) // 2]
+    worst_p95 = max(rows, key=lambda r: r["p95_ms"])
+    refused = sum(sum(r["refused"].values()) for r in rows)
+    errors = sum(len(r["errors"]) for r in rows)
+    bad = [checks_text(r["check"]) for r in rows if checks_text(r["check"]) != "checks held"]
     setting = f"{args.threads} client threads in {args.procs} process(es)" + (
         ", synchronous_commit off" if args.async_commit else ""
     )
-    health = f"{sum(refused.values())} refused, {len(errors)} errors; {checks_text(check)}"
+    runs = " / ".join(f"{r['rate']:,.0f}" for r in rows)
+    p95s = " / ".join(f"{r['p95_ms']:.1f}" for r in rows)
+    health = f"{refused} refused, {errors} errors; " + ("; ".join(bad) if bad else "checks held")
     emit(
         "transfers_rate",
-        row["rate"],
+        median["rate"],
         "/s",
         f"≥ {TRANSFER_TARGET_RATE:,} /s",
-        row["rate"] >= TRANSFER_TARGET_RATE,
+        median["rate"] >= TRANSFER_TARGET_RATE,
         what=f"registry transfers per second, {setting}, {args.accounts} accounts, PostgreSQL",
-        detail=f"{len(lat):,} transfers in {args.seconds:g} s, {row['per_transaction']:.1f} per transaction on "
-        f"average; ×{row['rate'] / PROJECT_ORIGIN_RATE:.1f} Project Origin's 150 /s; {health}",
+        detail=f"median of {len(rows)} runs of {args.seconds:g} s ({runs} /s), {median['transfers']:,} transfers "
+        f"and {median['per_transaction']:.1f} per transaction in the median run; "
+        f"×{median['rate'] / PROJECT_ORIGIN_RATE:.1f} Project Origin's 150 /s; {health}",
     )
     emit(
         "transfers_p95",
-        row["p95_ms"],
+        worst_p95["p95_ms"],
         "ms",
         f"< {TRANSFER_TARGET_P95_MS:.0f} ms",
-        row["p95_ms"] < TRANSFER_TARGET_P95_MS,
+        worst_p95["p95_ms"] < TRANSFER_TARGET_P95_MS,
         what=f"registry transfer latency p95, {setting}, PostgreSQL",
-        detail=f"p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms",
+        detail=f"worst of {len(rows)} runs ({p95s} ms); "
+        f"p50 {worst_p95['p50_ms']:.1f} ms, p99 {worst_p95['p99_ms']:.1f} ms in that run",
     )
-    return [row]
+    return rows
 
 
 def child_ledger_check() -> dict:

@@ -89,8 +89,8 @@ BENCHES = [
     Bench(
         "transfers",
         "registry.py",
-        ["transfers", "--threads", "16", "--procs", "1", "--seconds", "30"],
-        ["transfers", "--threads", "16", "--procs", "1", "--seconds", "3", "--accounts", "50"],
+        ["transfers", "--threads", "16", "--procs", "1", "--seconds", "30", "--runs", "3"],
+        ["transfers", "--threads", "16", "--procs", "1", "--seconds", "3", "--accounts", "50", "--runs", "1"],
         "registry transfers per second, 16 client threads in 1 process, PostgreSQL",
         "≥ 1,500 /s and p95 < 50 ms",
         postgres=True,
@@ -98,8 +98,8 @@ BENCHES = [
     Bench(
         "transfers-4procs",
         "registry.py",
-        ["transfers", "--threads", "16", "--procs", "4", "--seconds", "30"],
-        ["transfers", "--threads", "16", "--procs", "4", "--seconds", "3", "--accounts", "50"],
+        ["transfers", "--threads", "16", "--procs", "4", "--seconds", "30", "--runs", "3"],
+        ["transfers", "--threads", "16", "--procs", "4", "--seconds", "3", "--accounts", "50", "--runs", "1"],
         "registry transfers per second, 16 client threads over 4 processes, PostgreSQL",
         "≥ 1,500 /s and p95 < 50 ms",
         postgres=True,

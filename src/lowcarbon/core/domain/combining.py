@@ -25,6 +25,10 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+#: how many times at most a new leader gives way to other threads while new requests keep arriving
+_YIELDS = 4
+
+
 @dataclass(eq=False)
 class _Slot(Generic[T, R]):
     item: T
@@ -99,9 +103,15 @@ class Combiner(Generic[T, R]):
         until its own leader takes it), then let the next leaders start."""
         batch = [mine]
         try:
-            # give up the interpreter lock once before taking the batch: the callers the previous batch has just
-            # answered are then able to hand in their next requests and join this batch (a zero sleep, no delay)
-            time.sleep(0)
+            # give up the interpreter lock before taking the batch, again while that brought new requests (a few
+            # times at most): the callers the previous batch has just answered can then hand in their next
+            # requests and join this batch (zero sleeps: no delay when nobody else is running)
+            waiting = len(self._queue)
+            for _turn in range(_YIELDS):
+                time.sleep(0)
+                if len(self._queue) == waiting:
+                    break
+                waiting = len(self._queue)
             with self._lock:
                 batch = self._take(mine)
             try:
