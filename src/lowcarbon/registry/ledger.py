@@ -1245,9 +1245,9 @@ def _transfer_batch(reqs: Sequence[_TransferRequest]) -> list[_Settled | BaseExc
     links, one for the client keys, one journal append for all. Each transfer is the same, row by row and entry
     by entry, as if settled alone in the order given.
 
-    On PostgreSQL the statements go in a pipeline and the batch waits for the server three times before its
-    commit: for the chosen blocks (after the account locks), for the block locks and the new rows' ids, and for the
-    journal (after every write, each sent without waiting)."""
+    On PostgreSQL the statements go in a pipeline and the batch waits for the server only where it reads: for the
+    chosen blocks (after the account locks), for the block locks and the new rows' ids, and for the journal (after
+    every write, each sent without waiting)."""
     postgres = connection.vendor == "postgresql"
     outcomes: list[_Settled | BaseException | None] = [None] * len(reqs)
     with journal.pipeline():

@@ -105,7 +105,8 @@ class Combiner(Generic[T, R]):
         try:
             # give up the interpreter lock before taking the batch, again while that brought new requests (a few
             # times at most): the callers the previous batch has just answered can then hand in their next
-            # requests and join this batch (zero sleeps: no delay when nobody else is running)
+            # requests and join this batch (zero sleeps: no delay when nobody else is running; the queue's length
+            # is read without the lock, as a hint only)
             waiting = len(self._queue)
             for _turn in range(_YIELDS):
                 time.sleep(0)
