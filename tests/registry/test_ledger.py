@@ -31,6 +31,7 @@ from lowcarbon.registry.models import (
     SystemCarry,
     Transfer,
     Transition,
+    VerificationRun,
 )
 from tests.factories import make_org, make_system, make_user
 from tests.registry.helpers import (
@@ -935,6 +936,37 @@ def test_verify_finds_an_altered_hashed_text_a_broken_link_and_a_missing_entry()
     with pytest.raises(CommandError) as e:
         call_command("ledger", "verify", "--chain-only")
     assert f"entry {third.seq} " in str(e.value)
+
+
+@pytest.mark.postgres
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_ledger_verify_on_a_read_only_database_compares_every_entry_and_says_why():
+    """As on a read-only standby: the schema check's temporary table and the record of the run are refused, the
+    verification itself still runs (each entry's fields compared with its hashed text) and says what it could not
+    do, without claiming the table was altered."""
+    _busy_ledger()
+    runs = VerificationRun.objects.count()
+    _sql("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+    try:
+        assert journal.fields_generated() is None
+        for method in _methods():
+            r = journal.verify_journal(method=method)
+            assert (r.ok, r.count, r.fields) == (
+                True,
+                JournalEntry.objects.count(),
+                dj.FIELDS_COMPARED_UNREAD,
+            )
+        out, err = io.StringIO(), io.StringIO()
+        call_command("ledger", "verify", stdout=out, stderr=err)
+    finally:
+        _sql("SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE")
+    assert "Journal OK" in out.getvalue()
+    assert "definition could not be read" in err.getvalue()
+    assert "could not be recorded" in err.getvalue()
+    assert "no longer generates" not in err.getvalue()
+    assert VerificationRun.objects.count() == runs
+    assert journal.fields_generated() is True
 
 
 @pytest.mark.django_db

@@ -32,6 +32,7 @@ from django.utils import timezone
 from lowcarbon.registry.domain.journal import (
     CONTENT_MISMATCH,
     FIELDS_COMPARED,
+    FIELDS_COMPARED_UNREAD,
     FIELDS_GENERATED,
     GENESIS,
     HASH_MISMATCH,
@@ -298,11 +299,15 @@ def verify_journal(
 
 def _verify(method: str, chain_only: bool, chunk_size: int) -> VerifyResult:
     last_seq, last_hash = head()
-    generated = not chain_only and fields_generated()
-    # the fields are compared entry by entry only where the table no longer generates them from the hashed text
-    compare = not chain_only and not generated
+    generated = None if chain_only else fields_generated()
+    # the fields are compared entry by entry where the table no longer generates them from the hashed text, or
+    # where its definition could not be read
+    compare = not chain_only and generated is not True
     result = _verify_chain(method, last_seq, last_hash, not compare, chunk_size)
-    fields = FIELDS_GENERATED if generated else FIELDS_COMPARED if compare else ""
+    if chain_only:
+        fields = ""
+    else:
+        fields = {True: FIELDS_GENERATED, False: FIELDS_COMPARED, None: FIELDS_COMPARED_UNREAD}[generated]
     return dataclasses.replace(result, fields=fields)
 
 
@@ -326,11 +331,12 @@ def _verify_chain(
 GENERATED_FIELDS = ("at", "kind", "actor_id", "payload")
 
 
-def fields_generated() -> bool:
+def fields_generated() -> bool | None:
     """Whether the journal table still generates time, kind, actor and payload from the hashed text, each with the
     model's expression, as stored generated columns of a table (not a view). Then no entry's fields can differ
     from its text, and verification need not compare them one by one. Anything else (an expression dropped or
-    changed, a view in the table's place, a database that cannot be asked) answers False."""
+    changed, a view in the table's place) answers False; None when the database could not be asked (on
+    PostgreSQL the check makes a temporary table, which a read-only database or role refuses)."""
     editor = connection.SchemaEditorClass(connection, collect_sql=True)
     expected: dict[str, str] = {}
     for name in GENERATED_FIELDS:
@@ -346,7 +352,7 @@ def fields_generated() -> bool:
             with transaction.atomic():
                 return _postgres_generates(editor, expected)
     except DatabaseError:
-        return False
+        return None
     return False
 
 

@@ -35,6 +35,8 @@ ANCHOR_MISMATCH = "anchor_mismatch"
 #: how an entry's fields were checked against its hashed text (VerifyResult.fields)
 FIELDS_GENERATED = "generated"
 FIELDS_COMPARED = "compared"
+#: compared entry by entry because the table's definition could not be read (a read-only database or role)
+FIELDS_COMPARED_UNREAD = "compared_unread"
 
 #: the header line of an exported journal file tells how to recompute the hashes
 HOW_TO_VERIFY = (
@@ -135,7 +137,8 @@ class VerifyResult:
     head_hash: str = GENESIS
     missing_through: int | None = None
     #: how the entries' fields were held to their hashed text: FIELDS_GENERATED (the database computes them from
-    #: it, and the schema says so), FIELDS_COMPARED (entry by entry), or "" (not checked: chain only)
+    #: it, and the schema says so), FIELDS_COMPARED (entry by entry: the table no longer generates them),
+    #: FIELDS_COMPARED_UNREAD (entry by entry: the table's definition could not be read), or "" (chain only)
     fields: str = ""
 
 

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -15,6 +16,7 @@ from lowcarbon.registry.domain.journal import (
     ANCHOR_MISMATCH,
     CONTENT_MISMATCH,
     FIELDS_COMPARED,
+    FIELDS_COMPARED_UNREAD,
     HASH_MISMATCH,
     PREV_LINK_BROKEN,
     SEQ_GAP,
@@ -41,8 +43,18 @@ def reason_text(reason: str) -> str:
     }.get(reason, reason)
 
 
-def _record_run(started_at: Any, method: str, chain_only: bool, result: Any, error: str) -> None:
-    """Keep the outcome of this verification (VerificationRun) for the administrators' dashboard."""
+def _record_run(started_at: Any, method: str, chain_only: bool, result: Any, error: str) -> bool:
+    """Keep the outcome of this verification (VerificationRun) for the administrators' dashboard; False when the
+    database refuses the write (a read-only standby or role: the verification itself only reads)."""
+    try:
+        with transaction.atomic():
+            _save_run(started_at, method, chain_only, result, error)
+    except DatabaseError:
+        return False
+    return True
+
+
+def _save_run(started_at: Any, method: str, chain_only: bool, result: Any, error: str) -> None:
     VerificationRun.objects.create(
         started_at=started_at,
         finished_at=timezone.now(),
@@ -122,7 +134,25 @@ class Command(BaseCommand):
             _record_run(started_at, method, chain_only, None, str(exc))
             raise CommandError(str(exc))
         seconds = time.perf_counter() - started
-        _record_run(started_at, method, chain_only, result, "")
+        if not _record_run(started_at, method, chain_only, result, ""):
+            self.stderr.write(
+                self.style.WARNING(
+                    _(
+                        "Warning: this verification could not be recorded (the database refuses writes, e.g. a "
+                        "read-only standby); the next recorded verification cannot check the chain against it."
+                    )
+                )
+            )
+        if result.fields == FIELDS_COMPARED_UNREAD:
+            self.stderr.write(
+                self.style.WARNING(
+                    _(
+                        "Note: the journal table's definition could not be read (the database refuses the check's "
+                        "temporary table, e.g. a read-only standby); every entry's fields were compared with its "
+                        "hashed text instead."
+                    )
+                )
+            )
         if result.fields == FIELDS_COMPARED:
             self.stderr.write(
                 self.style.WARNING(
