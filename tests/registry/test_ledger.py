@@ -940,7 +940,7 @@ def test_verify_finds_an_altered_hashed_text_a_broken_link_and_a_missing_entry()
 
 @pytest.mark.postgres
 @pytest.mark.integration
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_ledger_verify_on_a_read_only_database_compares_every_entry_and_says_why():
     """As on a read-only standby: the schema check's temporary table and the record of the run are refused, the
     verification itself still runs (each entry's fields compared with its hashed text) and says what it could not
